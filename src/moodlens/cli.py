@@ -1,0 +1,217 @@
+"""Command line: a thin adapter over the Python API.
+
+Exit codes: 0 everything worked; 1 some inputs failed (the rest were still
+processed); 2 bad usage or a fatal error (message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from .errors import MoodlensError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
+
+
+def _add_face(sub) -> None:
+    p = sub.add_parser("face", help="find faces in images and classify their emotion",
+                       description="Find every face in image files, folders or glob patterns and "
+                                   "classify its emotion. Files that fail are reported; the rest go on.")
+    p.add_argument("inputs", nargs="+", metavar="PATH", help="image files, folders (searched recursively) or glob patterns")
+    p.add_argument("--model", default="default", help="bundled model name or path to a moodlens .onnx (default: %(default)s)")
+    p.add_argument("--detector", default="haar", help="'haar' (default) or 'yunet:PATH.onnx'")
+    p.add_argument("--no-detect", action="store_true", help="inputs are face crops already: classify the whole image")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format (json = JSON lines)")
+    p.add_argument("--save-dir", type=Path, help="write annotated copies of the images here")
+    p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default: %(default)s)")
+    p.set_defaults(run=_run_face)
+
+
+def _run_face(args) -> int:
+    from .face.recognizer import FaceRecognizer
+    from .images import expand_inputs, read_image
+    from .writers import draw_faces, make_writer, save_image
+
+    recognizer = FaceRecognizer(model=args.model, detector=args.detector, threads=args.threads)
+    files, problems = expand_inputs(args.inputs)
+    for msg in problems:
+        print(f"error: {msg}", file=sys.stderr)
+    if not files:
+        print("error: no input files", file=sys.stderr)
+        return EXIT_FATAL
+    writer = make_writer(args.format, recognizer.labels)
+    failed = len(problems)
+    for path in files:
+        result = recognizer.predict_file(path, detect=not args.no_detect)
+        writer.write(result)
+        if result.error:
+            failed += 1
+            continue
+        if args.save_dir is not None:
+            target = args.save_dir / f"{path.stem}_moodlens{path.suffix if path.suffix.lower() in ('.jpg', '.jpeg', '.png') else '.png'}"
+            save_image(target, draw_faces(read_image(path), result.faces))
+    writer.close()
+    if failed:
+        print(f"{failed} of {len(files) + len(problems)} inputs failed", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser("prepare", help="convert a corpus into class folders and a fast cache")
+    p.add_argument("corpus", choices=["fer2013"], help="which corpus")
+    p.add_argument("source", help="fer2013.csv or fer2013.csv.gz")
+    p.add_argument("out_dir", type=Path, help="output folder: <split>/<class>/<row>.png and fer2013.npz")
+    p.add_argument("--no-png", action="store_true", help="only write the .npz cache")
+    p.set_defaults(run=_run_prepare)
+
+
+def _run_prepare(args) -> int:
+    from .data.prepare import prepare_fer2013
+
+    counts = prepare_fer2013(args.source, args.out_dir, write_png=not args.no_png)
+    for split, per_class in counts.items():
+        print(f"{split}: {sum(per_class.values())} images  " + "  ".join(f"{k} {v}" for k, v in per_class.items()))
+    print(f"wrote {args.out_dir / 'fer2013.npz'}" + ("" if args.no_png else f" and class folders under {args.out_dir}"))
+    return EXIT_OK
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model from a recipe ([train] extra)")
+    p.add_argument("task", choices=["face"], help="what to train")
+    p.add_argument("--config", type=Path, help="recipe YAML (see configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set optim.epochs=5 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args) -> int:
+    from .train.config import load_config
+    from .train.face import train_face
+
+    cfg = load_config(args.config, args.overrides)
+    try:
+        result = train_face(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        return 130
+    print(json.dumps(result))
+    return EXIT_OK
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix on labelled data")
+    p.add_argument("task", choices=["face"], help="what to evaluate")
+    p.add_argument("--model", default="default", help="bundled model name or .onnx path")
+    p.add_argument("--data", required=True, help="FER-2013 CSV(.gz), .npz cache, image folders, or CK+48 folder")
+    p.add_argument("--kind", default="auto", choices=["auto", "ckplus"], help="data layout (default: by path)")
+    p.add_argument("--usage", help="keep only this split (e.g. PublicTest); default: all rows")
+    p.add_argument("--tta", action="store_true", help="average with the mirrored face (test-time augmentation)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    p.add_argument("--out-dir", type=Path, help="also write report.json and confusion.png here")
+    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default: %(default)s)")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .data import load_face_data
+    from .face.evaluation import evaluate_face
+    from .registry import load_model
+
+    model = load_model(args.model, task="face", threads=args.threads)
+    data = load_face_data(args.data, args.kind)
+    if args.usage:
+        data = data.split(args.usage)
+    rep = evaluate_face(model, data, tta=args.tta)
+    rep.extra["usage"] = args.usage or "all"
+    if args.out_dir:
+        rep.save_json(args.out_dir / "report.json")
+        rep.save_confusion_png(args.out_dir / "confusion.png")
+    if args.json:
+        print(json.dumps(rep.to_dict()))
+    else:
+        print(f"model {model.path}\ndata  {data.source} ({rep.extra['usage']}, {rep.n} images"
+              f"{', flip TTA' if args.tta else ''})\n")
+        print(rep.text())
+        print("\nconfusion matrix (rows true, columns predicted):")
+        print("  " + " ".join(f"{l[:7]:>7}" for l in rep.labels))
+        for label, row in zip(rep.labels, rep.confusion):
+            print(f"  " + " ".join(f"{v:7d}" for v in row) + f"  {label}")
+    return EXIT_OK
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="checkpoint -> ONNX with metadata and model card ([train] extra)")
+    p.add_argument("task", choices=["face"])
+    p.add_argument("checkpoint", help="best.pt or last.pt from `moodlens train`")
+    p.add_argument("--out", required=True, type=Path, help="output .onnx path (card written beside as .json)")
+    p.add_argument("--fp32", action="store_true", help="skip int8 quantisation")
+    p.add_argument("--calibration-data", help="images for int8 calibration (default: the recipe's training data)")
+    p.add_argument("--eval-data", help="evaluate the exported model on this data and put the metrics in the card")
+    p.add_argument("--eval-usage", default="PublicTest", help="split of --eval-data (default: %(default)s)")
+    p.add_argument("--name", help="model name in the card (default: the recipe's)")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from .train.export import export_face_model
+
+    command = "moodlens " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    card = export_face_model(args.checkpoint, args.out, int8=not args.fp32, calibration_data=args.calibration_data,
+                             eval_data=args.eval_data, eval_usage=args.eval_usage, name=args.name, command=command)
+    print(f"wrote {args.out} ({card['size_bytes'] / 1e6:.1f} MB, {card['format']}); "
+          f"torch vs ONNX max |diff| {card['torch_onnx_max_abs_diff']:.2e}")
+    if "evaluation" in card:
+        e = card["evaluation"]
+        print(f"{e['data']}: accuracy {e['accuracy']:.4f}, macro F1 {e['macro_f1']:.4f}, "
+              f"with flip TTA {e['accuracy_with_flip_tta']:.4f}")
+    return EXIT_OK
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list bundled models and their model cards")
+    p.add_argument("--json", action="store_true", help="print the full model cards")
+    p.set_defaults(run=_run_models)
+
+
+def _run_models(args) -> int:
+    from .registry import BUNDLED, DEFAULTS, available_models, model_card
+
+    names = available_models()
+    if args.json:
+        print(json.dumps({n: model_card(n) for n in names}, indent=2))
+        return EXIT_OK
+    for n in names:
+        card = model_card(n)
+        task = BUNDLED[n][0]
+        ev = card.get("evaluation", {})
+        default = " (default)" if DEFAULTS.get(task) == n else ""
+        print(f"{n}{default}: {task}, {len(card['labels'])} classes, {card['size_bytes'] / 1e6:.1f} MB, "
+              f"accuracy {ev.get('accuracy', float('nan')):.4f} on {ev.get('data', '?')}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="moodlens", description="Emotion recognition from faces, offline.")
+    parser.add_argument("--version", action="version", version=f"moodlens {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_face, _add_prepare, _add_train, _add_evaluate, _add_export, _add_models):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except MoodlensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Face half: detectors (boxes only) and the recogniser (detect -> crop -> classify)."""

@@ -1,0 +1,176 @@
+"""Checkpoint -> ONNX with moodlens metadata, optional int8, and a parity check.
+
+The exported graph takes float32 (N, 1, 48, 48) pixels in [0, 1] (the net
+normalises inside) and returns logits. Static int8 quantisation (QDQ, per
+channel, calibrated on training images) makes the model ~4x smaller and ~3x
+faster on CPU; its accuracy is re-measured before anything ships.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..io import atomic_path
+from ..runtime import METADATA_KEY
+from .config import config_from_dict
+from .nets import build_net
+
+
+def load_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the net from the config stored in the checkpoint and load its weights."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "config" not in state:
+        raise ValueError(f"{path}: not a moodlens training checkpoint")
+    cfg = config_from_dict(state["config"])
+    labels = state["card"]["labels"]
+    net = build_net(cfg.model.arch, len(labels), **cfg.model.options)
+    weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
+    net.load_state_dict(weights)
+    net.eval()
+    return net, state
+
+
+def _set_metadata(onnx_path: Path, meta: dict) -> None:
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    onnx.save(model, str(onnx_path))
+
+
+def export_onnx(net: torch.nn.Module, example: torch.Tensor, path: Path, meta: dict) -> None:
+    net = net.to(memory_format=torch.contiguous_format).eval()
+    with atomic_path(path) as tmp:
+        onnx_program = torch.onnx.export(
+            net, (example,), dynamo=True, input_names=["input"], output_names=["logits"],
+            dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
+        )
+        onnx_program.save(str(tmp))
+        _set_metadata(tmp, meta)
+
+
+class _Calibration:
+    """Feeds training images to ONNX Runtime's static quantiser."""
+
+    def __init__(self, batches: list[np.ndarray], input_name: str):
+        self._it = iter([{input_name: b} for b in batches])
+
+    def get_next(self):
+        return next(self._it, None)
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, meta: dict) -> None:
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    # dynamo exports carry value_info that trips the quantiser's shape inference
+    model = onnx.load(str(fp32_path))
+    del model.graph.value_info[:]
+    with tempfile.TemporaryDirectory() as tmpdir:
+        clean = Path(tmpdir) / "clean.onnx"
+        onnx.save(model, str(clean))
+        batches = [calibration[i:i + 64] for i in range(0, len(calibration), 64)]
+        with atomic_path(out_path) as tmp:
+            quantize_static(
+                str(clean), str(tmp), _Calibration(batches, model.graph.input[0].name),
+                quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+            )
+            _set_metadata(tmp, meta)
+
+
+def parity(net: torch.nn.Module, onnx_path: Path, x: np.ndarray) -> float:
+    """Largest absolute logit difference between torch and ONNX Runtime on ``x``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return float(np.abs(ref - got).max())
+
+
+DATA_TERMS = {
+    "fer2013": ("FER-2013 (Goodfellow et al. 2013, Kaggle ICML 2013 workshop challenge): distributed by Kaggle "
+                "for research use; no explicit licence. The model is a derived work trained on it: "
+                "use it for research, and check the terms before commercial use."),
+    "ferplus": "FER+ labels: MIT licence (Microsoft); images are FER-2013's (see fer2013).",
+}
+
+
+def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True,
+                      calibration_data: str | None = None, eval_data: str | None = None,
+                      eval_usage: str = "PublicTest", name: str | None = None, command: str = "") -> dict:
+    """Export a face checkpoint; evaluate the exported file; write the model card.
+
+    Returns the card (also stored in the ONNX metadata and as ``<out>.json``).
+    """
+    from ..data import load_face_data
+    from ..face.evaluation import evaluate_face
+    from ..face.recognizer import face_input
+    from ..runtime import load_onnx
+
+    out = Path(out)
+    net, state = load_checkpoint(checkpoint)
+    cfg = state["config"]
+    card = dict(state["card"])
+    card.update({
+        "name": name or cfg["name"],
+        "architecture": {"arch": cfg["model"]["arch"], "options": cfg["model"]["options"]},
+        "training": {"config": cfg, "epochs_run": state["epoch"], "best_val_acc_torch": state["best"],
+                     "weights": "EMA" if state.get("ema") is not None else "raw"},
+        "data_terms": DATA_TERMS.get(cfg["data"]["labels"], ""),
+        "format": "int8 static QDQ (per-channel)" if int8 else "float32",
+        "reproduce": command,
+    })
+    meta = {"task": "face", "labels": card["labels"], "input": card["input"], "card": card}
+
+    rng = np.random.default_rng(0)
+    calib_source = calibration_data or cfg["data"]["path"]
+    train = load_face_data(calib_source).split(cfg["data"]["train_usage"])
+    sample = train.images[rng.choice(len(train), size=min(1024, len(train)), replace=False)]
+    x = face_input(sample)
+
+    with tempfile.TemporaryDirectory() as tmpdir:
+        fp32 = Path(tmpdir) / "fp32.onnx" if int8 else out
+        export_onnx(net, torch.from_numpy(x[:2]), fp32, meta)
+        card["torch_onnx_max_abs_diff"] = parity(net, fp32, x[:256])
+        if card["torch_onnx_max_abs_diff"] > 1e-3:
+            raise RuntimeError(f"torch and ONNX disagree by {card['torch_onnx_max_abs_diff']:.2e}")
+        if int8:
+            quantize_int8(fp32, out, x[:512], meta)
+            card["int8_vs_fp32_max_abs_diff"] = _max_diff(fp32, out, x[512:768])
+
+    if eval_data:
+        data = load_face_data(eval_data).split(eval_usage)
+        rep = evaluate_face(load_onnx(out, threads=2), data)
+        rep_tta = evaluate_face(load_onnx(out, threads=2), data, tta=True)
+        card["evaluation"] = {
+            "data": f"{eval_data} ({eval_usage}, {rep.n} images)",
+            "accuracy": rep.accuracy, "macro_f1": rep.macro_f1, "per_class": rep.per_class(),
+            "confusion_matrix": rep.confusion.tolist(),
+            "accuracy_with_flip_tta": rep_tta.accuracy,
+        }
+    card["size_bytes"] = out.stat().st_size
+    meta["card"] = card
+    _set_metadata(out, meta)
+    with atomic_path(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def _max_diff(a: Path, b: Path, x: np.ndarray) -> float:
+    import onnxruntime as ort
+
+    outs = []
+    for p in (a, b):
+        s = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        outs.append(s.run(None, {s.get_inputs()[0].name: x})[0])
+    return float(np.abs(outs[0] - outs[1]).max())
