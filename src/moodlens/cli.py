@@ -159,7 +159,7 @@ def _add_export(sub) -> None:
 def _run_export(args) -> int:
     from .train.export import export_face_model
 
-    command = "moodlens " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
     card = export_face_model(args.checkpoint, args.out, int8=not args.fp32, calibration_data=args.calibration_data,
                              eval_data=args.eval_data, eval_usage=args.eval_usage, name=args.name, command=command)
     print(f"wrote {args.out} ({card['size_bytes'] / 1e6:.1f} MB, {card['format']}); "
@@ -206,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in model cards as the command that made them
     try:
         return args.run(args)
     except MoodlensError as exc:
