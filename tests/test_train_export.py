@@ -110,6 +110,8 @@ def test_export_parity_metadata_and_int8(recipe, tmp_path, capsys):
     assert card["evaluation"]["data"].endswith("(PublicTest, 32 images)")
     assert set(card["evaluation"]["per_class"]) == set(model.labels)
     assert card["reproduce"].startswith("moodlens export face")
+    md = out.with_suffix(".md").read_text()
+    assert "# Model card" in md and "| angry |" in md and "## Reproduce" in md
 
     fp32 = tmp_path / "exported" / "tiny_fp32.onnx"
     assert main(["export", "face", str(ckpt), "--out", str(fp32), "--fp32", "--calibration-data", data]) == 0

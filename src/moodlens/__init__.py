@@ -12,3 +12,6 @@ from .registry import load_model as load_model
 from .results import Box as Box
 from .results import FaceResult as FaceResult
 from .results import ImageResult as ImageResult
+from .results import Segment as Segment
+from .results import VoiceResult as VoiceResult
+from .voice.recognizer import VoiceRecognizer as VoiceRecognizer

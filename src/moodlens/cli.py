@@ -12,41 +12,71 @@ import shlex
 import sys
 from pathlib import Path
 
+from .cli_video import VIDEO_SUFFIXES, add_video_options, is_video_path, run_videos
+from .cli_video import add_commands as _add_video_commands
+from .cli_voice import add_evaluate_options as _add_voice_evaluate_options  # voice: cli_voice.py
+from .cli_voice import add_export_options as _add_voice_export_options  # voice
+from .cli_voice import add_voice as _add_voice  # voice
 from .errors import MoodlensError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
 
 
 def _add_face(sub) -> None:
-    p = sub.add_parser("face", help="find faces in images and classify their emotion",
-                       description="Find every face in image files, folders or glob patterns and "
+    p = sub.add_parser("face", help="find faces in images and videos and classify their emotion",
+                       description="Find every face in image files, videos, folders or glob patterns and "
                                    "classify its emotion. Files that fail are reported; the rest go on.")
-    p.add_argument("inputs", nargs="+", metavar="PATH", help="image files, folders (searched recursively) or glob patterns")
+    p.add_argument("inputs", nargs="+", metavar="PATH",
+                   help="image or video files, folders (searched recursively) or glob patterns")
     p.add_argument("--model", default="default", help="bundled model name or path to a moodlens .onnx (default: %(default)s)")
     p.add_argument("--detector", default="haar", help="'haar' (default) or 'yunet:PATH.onnx'")
     p.add_argument("--no-detect", action="store_true", help="inputs are face crops already: classify the whole image")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format (json = JSON lines)")
-    p.add_argument("--save-dir", type=Path, help="write annotated copies of the images here")
+    p.add_argument("--save-dir", type=Path,
+                   help="write annotated copies of the images here, and each video's annotated MP4, timeline, "
+                        "summary and plot")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default: %(default)s)")
+    add_video_options(p)
     p.set_defaults(run=_run_face)
 
 
 def _run_face(args) -> int:
+    from .images import IMAGE_SUFFIXES, expand_inputs
+    from .registry import model_path
+
+    model_path(args.model, "face")  # an unknown model name is a usage error, whatever the inputs
+    # Videos (and, with --frames, folders of frames) go to cli_video; images stay here.
+    frame_dirs = [Path(i) for i in args.inputs if args.frames and Path(i).is_dir()]
+    files, problems = expand_inputs([i for i in args.inputs if Path(i) not in frame_dirs],
+                                    IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+    for msg in problems:
+        print(f"error: {msg}", file=sys.stderr)
+    videos = frame_dirs + [f for f in files if is_video_path(f)]
+    images = [f for f in files if not is_video_path(f)]
+    if not images and not videos:
+        print("error: no input files", file=sys.stderr)
+        return EXIT_FATAL
+    codes = [_run_images(args, images, problems) if images else (EXIT_SOME_FAILED if problems else EXIT_OK)]
+    if videos:
+        codes.append(run_videos(args, videos))
+    return 130 if 130 in codes else max(codes)
+
+
+def _run_images(args, files, problems) -> int:
     from .face.recognizer import FaceRecognizer
-    from .images import expand_inputs, read_image
+    from .images import read_image
     from .writers import draw_faces, make_writer, save_image
 
     recognizer = FaceRecognizer(model=args.model, detector=args.detector, threads=args.threads)
-    files, problems = expand_inputs(args.inputs)
-    for msg in problems:
-        print(f"error: {msg}", file=sys.stderr)
-    if not files:
-        print("error: no input files", file=sys.stderr)
-        return EXIT_FATAL
     writer = make_writer(args.format, recognizer.labels)
     failed = len(problems)
-    for path in files:
+    show_progress = sys.stderr.isatty() and len(files) > 1
+    for i, path in enumerate(files, start=1):
+        if show_progress:  # a terminal gets a live counter; logs and pipes stay clean
+            print(f"\r[{i}/{len(files)}] {path.name[:60]:<60}", end="", file=sys.stderr, flush=True)
         result = recognizer.predict_file(path, detect=not args.no_detect)
+        if show_progress:
+            print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
         writer.write(result)
         if result.error:
             failed += 1
@@ -81,7 +111,7 @@ def _run_prepare(args) -> int:
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model from a recipe ([train] extra)")
-    p.add_argument("task", choices=["face"], help="what to train")
+    p.add_argument("task", choices=["face", "voice"], help="what to train")
     p.add_argument("--config", type=Path, help="recipe YAML (see configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set optim.epochs=5 (repeatable)")
@@ -90,6 +120,10 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
+    if args.task == "voice":  # voice: cli_voice.py
+        from .cli_voice import run_train_voice
+
+        return run_train_voice(args)
     from .train.config import load_config
     from .train.face import train_face
 
@@ -104,19 +138,25 @@ def _run_train(args) -> int:
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix on labelled data")
-    p.add_argument("task", choices=["face"], help="what to evaluate")
+    p.add_argument("task", choices=["face", "voice"], help="what to evaluate")
     p.add_argument("--model", default="default", help="bundled model name or .onnx path")
-    p.add_argument("--data", required=True, help="FER-2013 CSV(.gz), .npz cache, image folders, or CK+48 folder")
+    p.add_argument("--data", required=True, help="FER-2013 CSV(.gz), .npz cache, image folders, or CK+48 folder; "
+                                                 "voice: a speech corpus folder (every file is test data)")
     p.add_argument("--kind", default="auto", choices=["auto", "ckplus"], help="data layout (default: by path)")
     p.add_argument("--usage", help="keep only this split (e.g. PublicTest); default: all rows")
     p.add_argument("--tta", action="store_true", help="average with the mirrored face (test-time augmentation)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     p.add_argument("--out-dir", type=Path, help="also write report.json and confusion.png here")
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default: %(default)s)")
+    _add_voice_evaluate_options(p)  # voice: --corpus, --speakers, --relabel
     p.set_defaults(run=_run_evaluate)
 
 
 def _run_evaluate(args) -> int:
+    if args.task == "voice":  # voice: cli_voice.py
+        from .cli_voice import run_evaluate_voice
+
+        return run_evaluate_voice(args)
     from .data import load_face_data
     from .face.evaluation import evaluate_face
     from .registry import load_model
@@ -145,7 +185,7 @@ def _run_evaluate(args) -> int:
 
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="checkpoint -> ONNX with metadata and model card ([train] extra)")
-    p.add_argument("task", choices=["face"])
+    p.add_argument("task", choices=["face", "voice"])
     p.add_argument("checkpoint", help="best.pt or last.pt from `moodlens train`")
     p.add_argument("--out", required=True, type=Path, help="output .onnx path (card written beside as .json)")
     p.add_argument("--fp32", action="store_true", help="skip int8 quantisation")
@@ -153,15 +193,22 @@ def _add_export(sub) -> None:
     p.add_argument("--eval-data", help="evaluate the exported model on this data and put the metrics in the card")
     p.add_argument("--eval-usage", default="PublicTest", help="split of --eval-data (default: %(default)s)")
     p.add_argument("--name", help="model name in the card (default: the recipe's)")
+    p.add_argument("--flip-tta", action="store_true", help="bake mirror-image averaging into the graph (2x compute)")
+    _add_voice_export_options(p)  # voice: --int8, --no-eval
     p.set_defaults(run=_run_export)
 
 
 def _run_export(args) -> int:
+    if args.task == "voice":  # voice: cli_voice.py
+        from .cli_voice import run_export_voice
+
+        return run_export_voice(args)
     from .train.export import export_face_model
 
     command = "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
     card = export_face_model(args.checkpoint, args.out, int8=not args.fp32, calibration_data=args.calibration_data,
-                             eval_data=args.eval_data, eval_usage=args.eval_usage, name=args.name, command=command)
+                             eval_data=args.eval_data, eval_usage=args.eval_usage, name=args.name, command=command,
+                             flip_tta=args.flip_tta)
     print(f"wrote {args.out} ({card['size_bytes'] / 1e6:.1f} MB, {card['format']}); "
           f"torch vs ONNX max |diff| {card['torch_onnx_max_abs_diff']:.2e}")
     if "evaluation" in card:
@@ -200,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moodlens", description="Emotion recognition from faces, offline.")
     parser.add_argument("--version", action="version", version=f"moodlens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_face, _add_prepare, _add_train, _add_evaluate, _add_export, _add_models):
+    for add in (_add_face, _add_video_commands, _add_voice, _add_prepare, _add_train, _add_evaluate, _add_export,
+                _add_models):
         add(sub)
     return parser
 

@@ -18,8 +18,9 @@ WEIGHTS = Path(__file__).with_name("weights")
 # name -> (task, file stem). "default" is resolved per task.
 BUNDLED: dict[str, tuple[str, str]] = {
     "face-resnet": ("face", "face_resnet"),
+    "voice-cnn": ("voice", "voice_cnn"),
 }
-DEFAULTS = {"face": "face-resnet"}
+DEFAULTS = {"face": "face-resnet", "voice": "voice-cnn"}
 
 
 def available_models(task: str | None = None) -> list[str]:

@@ -47,3 +47,41 @@ class ImageResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass
+class Segment:
+    """One stretch of speech in a long recording, classified on its own."""
+
+    start: float  # seconds from the start of the input
+    end: float  # seconds from the start of the input
+    label: str  # most likely emotion
+    score: float  # its probability
+    scores: dict[str, float]  # probability of every label the model knows
+
+    def to_dict(self) -> dict:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label,
+                "score": round(self.score, 4), "scores": {k: round(v, 4) for k, v in self.scores.items()}}
+
+
+@dataclass
+class VoiceResult:
+    """The emotion of one audio input; long recordings also get a timeline."""
+
+    source: str  # the path (or "<array>")
+    label: str | None = None  # most likely emotion over the whole input; None when error is set
+    score: float = 0.0  # its probability
+    scores: dict[str, float] = field(default_factory=dict)  # every label's probability (duration-weighted over segments)
+    duration: float = 0.0  # seconds of audio in the input
+    segments: list[Segment] = field(default_factory=list)  # per-segment results for long audio; [] for a clip
+    error: str | None = None  # set when the input could not be used
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "status": "error" if self.error else "ok", "label": self.label,
+                "score": round(self.score, 4), "scores": {k: round(v, 4) for k, v in self.scores.items()},
+                "duration": round(self.duration, 3), "segments": [s.to_dict() for s in self.segments],
+                "error": self.error}

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ..errors import DataError
+from ..voice.audio import FeatureSettings
 
 
 @dataclass
@@ -81,18 +82,97 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _build(cls, values: dict, where: str):
+# --- voice recipes -------------------------------------------------------------
+# Defaults reproduce the bundled voice model: train on the shared RAVDESS actors
+# 01-16 + SAVEE + EMO-DB, select the epoch on RAVDESS actors 17-20 (whole
+# speakers held out), predict the eight RAVDESS emotions.
+
+SHARED = "../shared/data"
+
+
+@dataclass
+class CorpusSpec:
+    corpus: str = "ravdess"  # ravdess | cremad | tess | savee | emodb
+    path: str = f"{SHARED}/ravdess"  # folder holding the corpus (searched recursively)
+    speakers: list | None = None  # speaker ids to use, ranges allowed ("01-16"); None = every speaker
+    options: dict[str, Any] = field(default_factory=dict)  # recipe keywords, e.g. {channels: [speech]} for ravdess
+
+
+def _corpus_specs(entries: list, where: str) -> list[CorpusSpec]:
+    if not isinstance(entries, list):
+        raise DataError(f"{where}: expected a list of corpora, got {entries!r}")
+    return [e if isinstance(e, CorpusSpec) else _build(CorpusSpec, e, f"{where}[{i}]") for i, e in enumerate(entries)]
+
+
+def _default_voice_train() -> list[CorpusSpec]:
+    return [CorpusSpec("ravdess", f"{SHARED}/ravdess", ["01-16"]), CorpusSpec("savee", f"{SHARED}/savee"),
+            CorpusSpec("emodb", f"{SHARED}/emodb")]
+
+
+@dataclass
+class VoiceDataConfig:
+    train: list = field(default_factory=_default_voice_train)  # corpora to learn from (list of CorpusSpec)
+    val: list = field(default_factory=lambda: [CorpusSpec("ravdess", f"{SHARED}/ravdess", ["17-20"])])  # held-out speakers; [] = draw val_fraction of train's speakers
+    val_fraction: float = 0.2  # share of each corpus's speakers held out when val is []
+    labels: list = field(default_factory=lambda: ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "calm"])  # what the model predicts, in output order
+    relabel: dict[str, str] = field(default_factory=dict)  # corpus label -> model label, e.g. {boredom: calm}; clips whose label is not in labels are dropped
+    cache: bool = True  # keep log-mels of every clip in out_dir/features-*.npz (computed once)
+
+    def __post_init__(self):
+        self.train = _corpus_specs(self.train, "data.train")
+        self.val = _corpus_specs(self.val, "data.val")
+
+
+@dataclass
+class VoiceAugmentConfig:
+    """Applied on batches of log-mel windows in torch; each mirrors a waveform operation."""
+
+    gain_db: float = 6.0  # +- random gain in dB (an offset in the log-mel domain)
+    noise_p: float = 0.3  # probability of adding white noise
+    noise_snr_db: tuple[float, float] = (10.0, 40.0)  # SNR range of that noise, dB relative to the clip's mean power
+    shift: bool = True  # random placement of the 3 s window in the clip (random crop / random padding)
+    speed_p: float = 0.5  # probability of speed perturbation (resampling: time and pitch change together)
+    speed: tuple[float, float] = (0.9, 1.1)  # speed factor range
+    pitch_p: float = 0.3  # probability of a pitch shift (frequency axis only)
+    pitch_semitones: float = 2.0  # +- semitones
+    time_masks: int = 2  # SpecAugment time masks per clip
+    time_mask_frames: int = 25  # longest time mask, frames (10 ms each)
+    freq_masks: int = 2  # SpecAugment frequency masks per clip
+    freq_mask_bands: int = 8  # widest frequency mask, bands
+
+
+@dataclass
+class VoiceTrainConfig:
+    task: str = "voice"  # voice
+    name: str = "voice-cnn"  # model name written into the card
+    out_dir: str = "runs/voice_cnn"  # checkpoints, logs, plots, feature cache
+    data: VoiceDataConfig = field(default_factory=VoiceDataConfig)
+    features: FeatureSettings = field(default_factory=FeatureSettings)  # how clips become model inputs (voice/audio.py)
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(arch="cnn"))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        epochs=60, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05, warmup_epochs=2.0,
+        class_weights="balanced", ema_decay=0.99))
+    augment: VoiceAugmentConfig = field(default_factory=VoiceAugmentConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, values: dict, where: str, base=None):
+    """``cls`` from ``values`` on top of ``base`` (default ``cls()``): a section that
+    sets some keys keeps the recipe's defaults for the others (voice optim, say)."""
     if not isinstance(values, dict):
         raise DataError(f"{where}: expected a mapping, got {type(values).__name__}")
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise DataError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(known)}")
+    base = cls() if base is None else base
     kwargs = {}
     for name, value in values.items():
-        default = getattr(cls(), name)
+        default = getattr(base, name)
         if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+            kwargs[name] = _build(type(default), value, f"{where}.{name}", default)
         elif isinstance(default, tuple) and isinstance(value, list):
             kwargs[name] = tuple(value)
         elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -101,11 +181,16 @@ def _build(cls, values: dict, where: str):
             raise DataError(f"{where}.{name}: expected {type(default).__name__}, got {value!r}")
         else:
             kwargs[name] = value
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs)
 
 
-def config_from_dict(values: dict, where: str = "config") -> TrainConfig:
-    return _build(TrainConfig, values, where)
+def config_from_dict(values: dict, where: str = "config") -> "TrainConfig | VoiceTrainConfig":
+    """The recipe's dataclass, chosen by its ``task`` key (face when absent)."""
+    task = values.get("task", "face") if isinstance(values, dict) else "face"
+    classes = {"face": TrainConfig, "voice": VoiceTrainConfig}
+    if task not in classes:
+        raise DataError(f"{where}.task: must be face or voice, not {task!r}")
+    return _build(classes[task], values, where)
 
 
 def apply_overrides(values: dict, overrides: list[str]) -> dict:
@@ -122,7 +207,8 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
     return values
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+def load_config(path: str | Path | None, overrides: list[str] = (), task: str | None = None):
+    """Read a recipe; ``task`` (from ``moodlens train TASK``) fills in or checks its task key."""
     values: dict = {}
     if path is not None:
         path = Path(path)
@@ -130,4 +216,9 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
             values = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise DataError(f"{path}: cannot read config ({exc})") from exc
-    return config_from_dict(apply_overrides(values, list(overrides)), str(path or "config"))
+    values = apply_overrides(values, list(overrides))
+    if task is not None:
+        found = values.setdefault("task", task) if isinstance(values, dict) else task
+        if found != task:
+            raise DataError(f"{path or 'config'}: a {found} recipe, but `moodlens train {task}` was asked")
+    return config_from_dict(values, str(path or "config"))

@@ -21,6 +21,20 @@ from .config import config_from_dict
 from .nets import build_net
 
 
+class FlipAverage(torch.nn.Module):
+    """Bakes flip test-time augmentation into the graph: mean of the logits of
+    the face and its mirror image (one batch of 2N through the net)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        n = x.shape[0]
+        logits = self.net(torch.cat([x, x.flip(-1)]))
+        return (logits[:n] + logits[n:]) / 2  # slices, not chunk(2): keeps the batch axis dynamic
+
+
 def load_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[torch.nn.Module, dict]:
     """Rebuild the net from the config stored in the checkpoint and load its weights."""
     state = torch.load(path, map_location="cpu", weights_only=False)
@@ -28,7 +42,12 @@ def load_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[torch.nn.Mo
         raise ValueError(f"{path}: not a moodlens training checkpoint")
     cfg = config_from_dict(state["config"])
     labels = state["card"]["labels"]
-    net = build_net(cfg.model.arch, len(labels), **cfg.model.options)
+    if cfg.task == "voice":
+        from .voice_nets import build_voice_net
+
+        net = build_voice_net(cfg.model.arch, len(labels), cfg.features.n_features, **cfg.model.options)
+    else:
+        net = build_net(cfg.model.arch, len(labels), **cfg.model.options)
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
     net.load_state_dict(weights)
     net.eval()
@@ -107,7 +126,8 @@ DATA_TERMS = {
 
 def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True,
                       calibration_data: str | None = None, eval_data: str | None = None,
-                      eval_usage: str = "PublicTest", name: str | None = None, command: str = "") -> dict:
+                      eval_usage: str = "PublicTest", name: str | None = None, command: str = "",
+                      flip_tta: bool = False) -> dict:
     """Export a face checkpoint; evaluate the exported file; write the model card.
 
     Returns the card (also stored in the ONNX metadata and as ``<out>.json``).
@@ -119,6 +139,8 @@ def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True
 
     out = Path(out)
     net, state = load_checkpoint(checkpoint)
+    if flip_tta:
+        net = FlipAverage(net).eval()
     cfg = state["config"]
     card = dict(state["card"])
     card.update({
@@ -128,6 +150,7 @@ def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True
                      "weights": "EMA" if state.get("ema") is not None else "raw"},
         "data_terms": DATA_TERMS.get(cfg["data"]["labels"], ""),
         "format": "int8 static QDQ (per-channel)" if int8 else "float32",
+        "flip_tta_in_graph": flip_tta,
         "reproduce": command,
     })
     meta = {"task": "face", "labels": card["labels"], "input": card["input"], "card": card}
@@ -154,17 +177,75 @@ def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True
         rep = evaluate_face(load_onnx(out, threads=2), data)
         rep_tta = evaluate_face(load_onnx(out, threads=2), data, tta=True)
         card["evaluation"] = {
+            "split_role": f"{eval_usage} also selected the best epoch during training" if eval_usage in cfg["data"]["val_usage"]
+            else f"{eval_usage} was not used in training",
             "data": f"{eval_data} ({eval_usage}, {rep.n} images)",
             "accuracy": rep.accuracy, "macro_f1": rep.macro_f1, "per_class": rep.per_class(),
             "confusion_matrix": rep.confusion.tolist(),
-            "accuracy_with_flip_tta": rep_tta.accuracy,
+            "accuracy_with_flip_tta": rep_tta.accuracy if not flip_tta else rep.accuracy,
         }
     card["size_bytes"] = out.stat().st_size
     meta["card"] = card
     _set_metadata(out, meta)
     with atomic_path(out.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(card, indent=2) + "\n")
+    with atomic_path(out.with_suffix(".md")) as tmp:
+        tmp.write_text(card_markdown(card))
     return card
+
+
+def export_voice_model(checkpoint: str | Path, out: str | Path, **options) -> dict:
+    """Export a voice checkpoint (ONNX + metadata + card); see voice_export.py."""
+    from .voice_export import export_voice_model as export
+
+    return export(checkpoint, out, **options)
+
+
+def card_markdown(card: dict) -> str:
+    """The model card for people: what it is, what it learned from, how well it does."""
+    arch = card["architecture"]
+    train = card["training"]
+    lines = [
+        f"# Model card: {card['name']}", "",
+        f"- Task: {card['task']} emotion, {len(card['labels'])} classes: {', '.join(card['labels'])}",
+        f"- Input: {card['input']['size'][0]}x{card['input']['size'][1]} grayscale face crop, "
+        f"{card['input']['scale']}, normalisation {card['input']['normalisation']}",
+        f"- Network: {arch['arch']} {json.dumps(arch['options'])}, {card['parameters'] / 1e6:.2f} M parameters, "
+        f"{card['format']}, {card['size_bytes'] / 1e6:.1f} MB"
+        + (", flip averaging in the graph" if card.get("flip_tta_in_graph") else ""),
+        f"- Trained by moodlens from `{train['config']['data']['path']}` ({', '.join(train['config']['data']['train_usage'])}: "
+        f"{card['data']['train_count']} images) for {train['config']['optim']['epochs']} epochs; the weights of epoch "
+        f"{train['epochs_run']} ({train['weights']}) were the best on "
+        f"{', '.join(train['config']['data']['val_usage'])} ({card['data']['val_count']} images)",
+        f"- Data terms: {card['data_terms']}",
+        f"- torch vs ONNX max |logit difference|: {card['torch_onnx_max_abs_diff']:.1e}"
+        + (f"; int8 vs fp32: {card['int8_vs_fp32_max_abs_diff']:.1e}" if "int8_vs_fp32_max_abs_diff" in card else ""),
+        "",
+    ]
+    ev = card.get("evaluation")
+    if ev:
+        lines += [
+            f"## Evaluation: {ev['data']}", "",
+            f"Accuracy **{ev['accuracy']:.4f}**, macro F1 {ev['macro_f1']:.4f}, "
+            f"with flip test-time augmentation {ev['accuracy_with_flip_tta']:.4f}. {ev.get('split_role', '')}.", "",
+            "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
+            *[f"| {k} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
+              for k, m in ev["per_class"].items()],
+            "",
+        ]
+    lines += [
+        "## Reproduce", "",
+        "```bash",
+        "moodlens train face --config configs/face_resnet.yaml",
+        card.get("reproduce") or "moodlens export face runs/face_resnet/best.pt --out model.onnx",
+        "```", "",
+        "## Limits", "",
+        "FER-2013 faces are mostly frontal, low-resolution web images; labels are noisy (human agreement "
+        "is about 65%). Accuracy is lowest for fear, sad and disgust (see the table). Faces unlike the "
+        "training data (profile views, occlusion, children, under-represented groups) are recognised less "
+        "reliably. Do not use the model to make decisions about people.", "",
+    ]
+    return "\n".join(lines)
 
 
 def _max_diff(a: Path, b: Path, x: np.ndarray) -> float:

@@ -112,18 +112,28 @@ def macro_f1(pred: np.ndarray, true: np.ndarray, k: int) -> float:
     return float(f1.mean())
 
 
+def uar(pred: np.ndarray, true: np.ndarray, k: int) -> float:
+    """Unweighted average recall over the classes present in ``true``."""
+    cm = np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
+    support = cm.sum(1)
+    return float((np.diag(cm)[support > 0] / support[support > 0]).mean())
+
+
 class Trainer:
     """Fit ``model`` on ``train``; select the best epoch on ``val``.
 
     ``to_input`` turns a stored batch into the float model input; ``augment``
-    (training only) transforms that input.
+    (training only) transforms that input. ``val_to_input`` (default
+    ``to_input``) is used for validation: voice training crops windows at random
+    for training and centred for validation.
     """
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, train: Split, val: Split, num_classes: int,
-                 to_input: Callable, augment: Callable | None, card: dict):
+                 to_input: Callable, augment: Callable | None, card: dict, val_to_input: Callable | None = None):
         self.cfg, self.o = cfg, cfg.optim
         self.train, self.val, self.k = train, val, num_classes
         self.to_input, self.augment, self.card = to_input, augment, card
+        self.val_to_input = val_to_input or to_input
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         if self.o.threads:
@@ -193,7 +203,8 @@ class Trainer:
                 per_epoch = (time.time() - started) / (self.epoch - done_at_start)
                 eta = per_epoch * (self.o.epochs - self.epoch)
                 print(f"epoch {self.epoch}/{self.o.epochs} train_loss {train_loss:.4f} train_acc {train_acc:.4f} "
-                      f"val_loss {val['val_loss']:.4f} val_acc {val['val_acc']:.4f} val_macro_f1 {val['val_macro_f1']:.4f}"
+                      f"val_loss {val['val_loss']:.4f} val_acc {val['val_acc']:.4f} val_macro_f1 {val['val_macro_f1']:.4f} "
+                      f"val_uar {val['val_uar']:.4f}"
                       f"{' *best*' if improved else ''} ({row['seconds']:.0f}s, ETA {eta / 60:.1f} min)", flush=True)
                 if self.o.patience and self.stale >= self.o.patience:
                     print(f"early stopping: no val improvement for {self.stale} epochs")
@@ -239,12 +250,12 @@ class Trainer:
 
     def _validate(self) -> dict:
         model = self.ema if self.ema is not None else self.model
-        logits = predict_logits(model, self.val.x, self.to_input, self.o)
+        logits = predict_logits(model, self.val.x, self.val_to_input, self.o)
         loss = F.cross_entropy(logits, self.val.y).item()
         pred = logits.argmax(1).numpy()
         true = self.val.y.numpy()
         return {"val_loss": loss, "val_acc": float((pred == true).mean()),
-                "val_macro_f1": macro_f1(pred, true, self.k)}
+                "val_macro_f1": macro_f1(pred, true, self.k), "val_uar": uar(pred, true, self.k)}
 
     def _log(self, row: dict, writer) -> None:
         path = self.out / "history.csv"

@@ -1,0 +1,155 @@
+"""Speaker-independent accuracy and speed of a voice model.
+
+    python benchmarks/voice_benchmark.py                         # bundled default model
+    python benchmarks/voice_benchmark.py --model runs/x.onnx
+    python benchmarks/voice_benchmark.py --leave-speakers-out --folds 4 --epochs 30   # trains: slow
+
+Prints Markdown tables:
+1. accuracy and UAR per corpus on the speakers the model never trained on
+   (the card's train_speakers are excluded; for the bundled model that is
+   RAVDESS actors 17-20; SAVEE and EMO-DB were trained on whole, so they have
+   no held-out row), with per-class recall;
+2. optionally, leave-speakers-out cross-validation per shared corpus: a model
+   per fold trained by the recipe on the other speakers of that corpus only,
+   scored at its last epoch on the held-out speakers (nothing is selected on
+   them), confusion matrices pooled over folds;
+3. latency on one thread: a 3 s clip through trim + loudness + log-mel +
+   model (median ms), the parts separately, and a 60 s recording with
+   segmentation (x real time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import numpy as np  # noqa: E402
+
+from common import SHARED, require_shared, table  # noqa: E402
+from moodlens.data.speech import drop_duplicates, load_speech_corpus, speaker_folds  # noqa: E402
+from moodlens.evaluate import Report  # noqa: E402
+from moodlens.voice.audio import features, prepare_clip, read_wave, windows  # noqa: E402
+from moodlens.voice.evaluation import evaluate_voice  # noqa: E402
+from moodlens.voice.recognizer import VoiceRecognizer  # noqa: E402
+
+CORPORA = ("ravdess", "savee", "emodb")
+
+
+def median_ms(fn, repeats: int = 50) -> float:
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def corpus_items(name: str):
+    items, _ = drop_duplicates(load_speech_corpus(name, require_shared(SHARED / name)))
+    return items
+
+
+def row(name: str, rep, note: str) -> dict:
+    recall = {k: f"{v['recall']:.2f}" for k, v in rep.per_class().items() if v["support"]}
+    return {"corpus": name, "clips": rep.n, "speakers": note, "accuracy": f"{rep.accuracy:.4f}",
+            "UAR": f"{rep.uar:.4f}", "recall per class": " ".join(f"{k} {v}" for k, v in recall.items())}
+
+
+def held_out_table(model: str) -> str:
+    rec = VoiceRecognizer(model, threads=2)
+    card_data = rec.model.meta.get("card", {}).get("data", {})
+    trained, selected = set(card_data.get("train_speakers", [])), set(card_data.get("val_speakers", []))
+    rows = []
+    for name in CORPORA:
+        items = corpus_items(name)
+        test = [i for i in items if i.speaker_key not in trained]
+        if not test:
+            rows.append({"corpus": name, "clips": 0, "speakers": "all trained on", "accuracy": "-", "UAR": "-"})
+            continue
+        rep = evaluate_voice(rec, test, source=name)
+        note = ", ".join(sorted({i.speaker for i in test}))
+        if {i.speaker_key for i in test} <= selected:
+            note += " (picked the best epoch)"
+        rows.append(row(name, rep, note))
+    return table(rows, ["corpus", "clips", "speakers", "accuracy", "UAR", "recall per class"])
+
+
+def leave_speakers_out_table(config: str, folds: int, epochs: int) -> str:
+    from moodlens.train.config import CorpusSpec, load_config
+    from moodlens.train.export import export_voice_model
+    from moodlens.train.voice import train_voice
+
+    rows = []
+    for name in CORPORA:
+        items = corpus_items(name)
+        pooled = None
+        for k, (train, test) in enumerate(speaker_folds(items, folds)):
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg = load_config(config, [f"optim.epochs={epochs}", f"out_dir={tmp}"], task="voice")
+                path = str(SHARED / name)
+                cfg.data.train = [CorpusSpec(name, path, sorted({i.speaker for i in train}))]
+                cfg.data.val = [CorpusSpec(name, path, sorted({i.speaker for i in test}))]
+                print(f"{name} fold {k + 1}/{folds}: testing on {sorted({i.speaker for i in test})}", flush=True)
+                train_voice(cfg)
+                onnx = Path(tmp) / "fold.onnx"
+                export_voice_model(Path(tmp) / "last.pt", onnx, evaluate=False)
+                rec = VoiceRecognizer(str(onnx), threads=2)
+                rep = evaluate_voice(rec, test, source=name)
+                pooled = rep if pooled is None else Report(rep.labels, pooled.confusion + rep.confusion, {})
+        rows.append(row(name, pooled, f"{folds} folds"))
+    return table(rows, ["corpus", "clips", "speakers", "accuracy", "UAR", "recall per class"])
+
+
+def latency_table(model: str) -> str:
+    rec = VoiceRecognizer(model, threads=1)
+    ravdess = SHARED / "ravdess"
+    if ravdess.exists():
+        wave = read_wave(sorted(ravdess.rglob("*.flac"))[0])
+    else:
+        wave = np.random.default_rng(0).standard_normal(3 * 16000).astype(np.float32) * 0.1
+    clip3 = np.resize(wave, 3 * 16000)
+    prepared = prepare_clip(clip3)
+    feats = features(prepared, rec.settings)
+    x = windows(feats, rec.settings)
+    long = np.concatenate([np.resize(wave, 4 * 16000), np.zeros(16000, np.float32)] * 12)  # 60 s
+    t0 = time.perf_counter()
+    result = rec.predict(long)
+    long_s = time.perf_counter() - t0
+    rows = [
+        {"what": "3 s clip: trim + loudness + log-mel + model", "one thread": f"{median_ms(lambda: rec.classify_clip(prepare_clip(clip3))):.2f} ms"},
+        {"what": "  trim + loudness", "one thread": f"{median_ms(lambda: prepare_clip(clip3)):.2f} ms"},
+        {"what": "  log-mel (numpy)", "one thread": f"{median_ms(lambda: features(prepared, rec.settings)):.2f} ms"},
+        {"what": "  model (ONNX Runtime)", "one thread": f"{median_ms(lambda: rec.model.run(x)):.2f} ms"},
+        {"what": f"60 s recording, {len(result.segments)} segments", "one thread": f"{long_s * 1000:.0f} ms ({60 / long_s:.0f}x real time)"},
+    ]
+    return table(rows, ["what", "one thread"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="default", help="voice model name or .onnx path (default: %(default)s)")
+    ap.add_argument("--leave-speakers-out", action="store_true", help="also train and score per-corpus folds (slow)")
+    ap.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "voice_cnn.yaml"),
+                    help="recipe for the fold models (default: %(default)s)")
+    ap.add_argument("--folds", type=int, default=4, help="speaker folds per corpus (default: %(default)s)")
+    ap.add_argument("--epochs", type=int, default=30, help="epochs per fold model (default: %(default)s)")
+    args = ap.parse_args()
+
+    print(f"## Speaker-independent accuracy of {args.model} (speakers never trained on)\n")
+    print(held_out_table(args.model))
+    if args.leave_speakers_out:
+        print(f"\n## Leave-speakers-out, {args.folds} folds per corpus, {args.epochs} epochs, last epoch scored\n")
+        print(leave_speakers_out_table(args.config, args.folds, args.epochs))
+    print("\n## Latency\n")
+    print(latency_table(args.model))
+
+
+if __name__ == "__main__":
+    main()

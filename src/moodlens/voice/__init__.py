@@ -1,0 +1,1 @@
+"""Speech emotion: audio loading and features (audio.py), the recogniser (recognizer.py)."""

@@ -1,0 +1,196 @@
+"""Voice training: recipes, augmentation, nets, a one-epoch run, export with
+torch-vs-ONNX parity, and `moodlens evaluate voice --json` on its output."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from moodlens.cli import main  # noqa: E402
+from moodlens.errors import DataError  # noqa: E402
+from moodlens.runtime import load_onnx  # noqa: E402
+from moodlens.train.config import VoiceAugmentConfig, load_config  # noqa: E402
+from moodlens.train.export import load_checkpoint, parity  # noqa: E402
+from moodlens.train.voice import build_sets  # noqa: E402
+from moodlens.train.voice_augment import augment_voice, band_position, warp  # noqa: E402
+from moodlens.train.voice_nets import build_voice_net  # noqa: E402
+from moodlens.voice.audio import FeatureSettings, features, fit_frames, silence_column  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+from voicekit import RAVDESS, SR, ravdess_corpus, tiny_voice_onnx, touch, voiced, write  # noqa: E402,F401
+
+FLOOR = -60.0
+OFF = dict(gain_db=0.0, noise_p=0.0, speed_p=0.0, pitch_p=0.0, time_masks=0, freq_masks=0)
+
+
+@pytest.mark.parametrize("name", ["voice_cnn.yaml", "voice_crnn.yaml"])
+def test_shipped_recipes_validate(name):
+    cfg = load_config(ROOT / "configs" / name, task="voice")
+    assert cfg.task == "voice" and cfg.data.labels == ["angry", "disgust", "fear", "happy", "sad", "surprise",
+                                                      "neutral", "calm"]
+    assert [c.corpus for c in cfg.data.train] == ["ravdess", "savee", "emodb"]
+    assert cfg.data.train[0].speakers == ["01-16"] and cfg.data.val[0].speakers == ["17-20"]
+    assert cfg.features == FeatureSettings()
+
+
+def test_recipe_errors(tmp_path):
+    with pytest.raises(DataError, match=r"data.train\[0\]: unknown key\(s\) pth"):
+        load_config(None, ["data.train=[{corpus: savee, pth: x}]"], task="voice")
+    with pytest.raises(DataError, match="a face recipe, but `moodlens train voice`"):
+        load_config(ROOT / "configs" / "face_resnet.yaml", task="voice")
+    partial = load_config(None, ["optim.epochs=3"], task="voice")
+    assert partial.optim.lr == 0.002 and partial.model.arch == "cnn"  # a section keeps the voice defaults
+    ravdess_corpus(tmp_path / "r", actors=(1, 2), seconds=0.5)
+    leak = load_config(None, [f"data.train=[{{corpus: ravdess, path: {tmp_path / 'r'}}}]",
+                              f"data.val=[{{corpus: ravdess, path: {tmp_path / 'r'}, speakers: ['02']}}]"], task="voice")
+    with pytest.raises(DataError, match="speakers in both training and validation data: ravdess:02"):
+        build_sets(leak)
+
+
+def test_labels_outside_the_model_are_dropped_or_relabelled(tmp_path):
+    touch(tmp_path / "e", ["03a01Fa.wav", "03a01La.wav", "08a01Wa.wav", "08a01Lb.wav"])
+    base = [f"data.train=[{{corpus: emodb, path: {tmp_path / 'e'}, speakers: ['03']}}]",
+            f"data.val=[{{corpus: emodb, path: {tmp_path / 'e'}, speakers: ['08']}}]"]
+    train, val, notes = build_sets(load_config(None, base, task="voice"))
+    assert [i.label for i in train + val] == ["happy", "angry"]
+    assert notes["dropped_labels"] == {"emodb:boredom": 2}
+    train, val, _ = build_sets(load_config(None, base + ["data.relabel={boredom: calm}"], task="voice"))
+    assert sorted(i.label for i in train + val) == ["angry", "calm", "calm", "happy"]
+
+
+def _batch(n=6):
+    s = FeatureSettings()
+    clips = [features(voiced(1.0 + 0.3 * i, f0=120 + 30 * i), s) for i in range(n)]
+    x = np.stack([fit_frames(c, s.clip_frames, pad=silence_column(s)) for c in clips])[:, None]
+    return torch.from_numpy(x), s
+
+
+def test_augmentations_keep_padding_silent_and_change_the_clip():
+    x, s = _batch()
+    pad = (x == FLOOR).all(dim=2, keepdim=True)
+    for name, cfg in {"gain": VoiceAugmentConfig(**{**OFF, "gain_db": 6}),
+                      "noise": VoiceAugmentConfig(**{**OFF, "noise_p": 1.0}),
+                      "all": VoiceAugmentConfig(**{**OFF, "gain_db": 6, "noise_p": 1.0})}.items():
+        y = augment_voice(x, cfg, s, torch.Generator().manual_seed(0))
+        assert y.shape == x.shape and torch.isfinite(y).all() and y.min() >= FLOOR - 1e-4, name
+        assert (y[pad.expand_as(y)] == FLOOR).all(), name  # padding is digital silence at inference too
+        assert (y - x).abs().max() > 1, name
+    y = augment_voice(x, VoiceAugmentConfig(**{**OFF, "time_masks": 2, "freq_masks": 2}), s, torch.Generator())
+    assert ((y != x).sum(dim=(1, 2, 3)) > 0).all()
+    assert torch.equal(augment_voice(x, VoiceAugmentConfig(**OFF), s, torch.Generator()), x)
+
+
+@pytest.mark.parametrize("factor", [2.0, 0.5, 1.2, 0.9])
+def test_frequency_warp_moves_energy_like_resampling(factor):
+    """A 500 Hz tone warped by 2 lands where a 1 kHz tone is (an octave up),
+    by 0.5 where 250 Hz is, by 1.2 where 600 Hz is: as resampling would move it."""
+    s = FeatureSettings()
+    t = np.arange(3 * SR) / SR
+
+    def tone(hz):
+        return features((0.1 * np.sin(2 * np.pi * hz * t)).astype(np.float32), s)
+
+    x = torch.from_numpy(tone(500))[None, None]
+    y = warp(x, FLOOR, torch.ones(1), band_position(s, torch.tensor([factor])))
+    assert abs(int(y[0, 0, :, 150].argmax()) - int(tone(500 * factor)[:, 150].argmax())) <= 1
+
+
+def test_speed_perturbation_shortens_and_raises():
+    s = FeatureSettings()
+    burst = np.concatenate([np.zeros(SR), 0.1 * np.sin(2 * np.pi * 500 * np.arange(SR) / SR), np.zeros(SR)])
+    x = torch.from_numpy(features(burst.astype(np.float32), s))[None, None]
+    cfg = VoiceAugmentConfig(**{**OFF, "speed_p": 1.0, "speed": (1.25, 1.25)})
+    y = augment_voice(x, cfg, s, torch.Generator())
+    loud = lambda z: int((z[0, 0].amax(dim=0) > -20).sum())  # noqa: E731
+    assert abs(loud(y) - loud(x) / 1.25) <= 3  # 1 s of tone lasts 0.8 s
+    peak = lambda z: int(z[0, 0, :, 150].argmax())  # noqa: E731
+    want = int(features((0.1 * np.sin(2 * np.pi * 625 * np.arange(SR) / SR)).astype(np.float32), s)[:, 50].argmax())
+    assert abs(peak(y) - want) <= 1
+
+
+@pytest.mark.parametrize("arch, options", [("cnn", {}), ("crnn", {}), ("crnn", {"rnn": "lstm", "hidden": 16})])
+def test_nets_take_feature_windows(arch, options):
+    net = build_voice_net(arch, 8, 64, **options).eval()
+    with torch.no_grad():
+        assert net(torch.randn(2, 1, 64, 301)).shape == (2, 8)
+        assert net(torch.randn(1, 1, 64, 101)).shape == (1, 8)
+    with pytest.raises(ValueError, match="unknown voice architecture"):
+        build_voice_net("transformer", 8, 64)
+
+
+@pytest.mark.slow  # the GRU makes the dynamo export slow (tens of seconds on 2 busy cores)
+def test_crnn_exports_with_parity_at_any_batch_size(tmp_path):
+    from moodlens.train.export import export_onnx
+
+    net = build_voice_net("crnn", 8, 64, widths=(4, 4, 4, 8), hidden=8).eval()
+    path = tmp_path / "crnn.onnx"
+    export_onnx(net, torch.randn(2, 1, 64, 301) * 10 - 30, path, {"task": "voice", "labels": [], "input": {}})
+    for n in (1, 3):  # one window, or several from a long clip
+        x = np.random.default_rng(n).uniform(-60, 20, (n, 1, 64, 301)).astype(np.float32)
+        assert parity(net, path, x) < 1e-4
+
+
+def test_train_one_epoch_export_parity_and_evaluate_json(tmp_path, capsys):
+    corpus = ravdess_corpus(tmp_path / "ravdess", actors=(1, 2, 3))
+    write(corpus / "Actor_03" / "03-01-01-01-02-01-03.wav", np.zeros(SR, np.float32))  # silent: skipped, reported
+    run = tmp_path / "run"
+    args = ["train", "voice", "--config", str(ROOT / "configs" / "voice_cnn.yaml"),
+            "--set", f"data.train=[{{corpus: ravdess, path: {corpus}, speakers: ['01-02']}}]",
+            "--set", f"data.val=[{{corpus: ravdess, path: {corpus}, speakers: ['03']}}]",
+            "--set", f"out_dir={run}", "--set", "model.options={widths: [4, 4, 4, 4]}", "--set", "optim.epochs=1",
+            "--set", "optim.batch_size=8", "--set", "optim.threads=1", "--set", "features.clip_seconds=1.0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "training 16 (ravdess 16 clips/2 speakers); validation 9" in out and "silent" in out
+    for name in ("best.pt", "last.pt", "history.csv", "curves.png"):
+        assert (run / name).stat().st_size > 0
+    assert len(list(run.glob("features-*.npz"))) == 2
+    assert main(args + ["--set", "optim.epochs=2", "--resume"]) == 0  # continues at epoch 2, reusing the cache
+    out = capsys.readouterr().out
+    assert "using cached features" in out and "resumed from" in out and "epoch 2/2" in out
+    assert torch.load(run / "last.pt", weights_only=False)["epoch"] == 2
+
+    onnx_path = tmp_path / "voice.onnx"
+    assert main(["export", "voice", str(run / "best.pt"), "--out", str(onnx_path)]) == 0
+    model = load_onnx(onnx_path, task="voice")
+    assert model.labels[-1] == "calm" and model.meta["input"]["features"]["clip_seconds"] == 1.0
+    card = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert card["torch_onnx_max_abs_diff"] < 1e-4 and card["evaluation"]["n"] == 8
+    assert card["evaluation"]["failed"][0]["error"].endswith("dBFS)")  # the silent file, named
+    assert "## Evaluation" in onnx_path.with_suffix(".md").read_text()
+    net, _ = load_checkpoint(run / "best.pt")
+    x = np.random.default_rng(0).uniform(-60, 20, (4, 1, 64, 101)).astype(np.float32)
+    assert parity(net, onnx_path, x) < 1e-4
+
+    capsys.readouterr()
+    code = main(["evaluate", "voice", "--model", str(onnx_path), "--data", str(corpus), "--corpus", "ravdess", "--json",
+                 "--out-dir", str(tmp_path / "report")])
+    report = json.loads(capsys.readouterr().out)
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["n"] == 24
+    assert (tmp_path / "report" / "confusion.png").stat().st_size > 0
+    assert code == 1  # one file failed; the others were scored
+    assert report["n"] == 24 and {"accuracy", "uar", "n", "per_class", "confusion_matrix"} <= set(report)
+    assert set(report["per_class"]) == set(model.labels) and 0 <= report["uar"] <= 1
+    assert len(report["failed"]) == 1 and len(report["speakers"]) == 3
+
+
+def test_evaluate_on_shared_ravdess_held_out_actor(tiny_voice_onnx, capsys):
+    if not RAVDESS.exists():
+        pytest.skip(f"shared data not present: {RAVDESS}")
+    code = main(["evaluate", "voice", "--model", str(tiny_voice_onnx), "--data", str(RAVDESS), "--corpus", "ravdess",
+                 "--speakers", "07", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["n"] == 59 and report["speakers"] == ["ravdess:07"]  # duplicate take dropped
+    assert len(report["duplicates_dropped"]) == 1
+
+
+def test_evaluate_needs_a_corpus_and_names_an_empty_folder(tmp_path, tiny_voice_onnx, capsys):
+    assert main(["evaluate", "voice", "--model", str(tiny_voice_onnx), "--data", str(tmp_path)]) == 2
+    assert "needs --corpus" in capsys.readouterr().err
+    touch(tmp_path, ["unrelated.wav"])
+    assert main(["evaluate", "voice", "--model", str(tiny_voice_onnx), "--data", str(tmp_path), "--corpus", "tess"]) == 2
+    assert f"{tmp_path}: not a TESS folder" in capsys.readouterr().err
