@@ -176,10 +176,7 @@ def _run_evaluate(args) -> int:
         print(f"model {model.path}\ndata  {data.source} ({rep.extra['usage']}, {rep.n} images"
               f"{', flip TTA' if args.tta else ''})\n")
         print(rep.text())
-        print("\nconfusion matrix (rows true, columns predicted):")
-        print("  " + " ".join(f"{l[:7]:>7}" for l in rep.labels))
-        for label, row in zip(rep.labels, rep.confusion):
-            print(f"  " + " ".join(f"{v:7d}" for v in row) + f"  {label}")
+        print("\n" + rep.confusion_text())
     return EXIT_OK
 
 

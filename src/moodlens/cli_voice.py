@@ -107,10 +107,7 @@ def run_evaluate_voice(args) -> int:
         print(f"model {recognizer.model.path}\ndata  {args.data} ({args.corpus}, {rep.n} clips from "
               f"{len(rep.extra['speakers'])} speakers)\n")
         print(rep.text())
-        print("\nconfusion matrix (rows true, columns predicted):")
-        print("  " + " ".join(f"{l[:7]:>7}" for l in rep.labels))
-        for label, row in zip(rep.labels, rep.confusion):
-            print("  " + " ".join(f"{v:7d}" for v in row) + f"  {label}")
+        print("\n" + rep.confusion_text())
         if rep.extra["dropped"]:
             print(f"\nleft out (labels the model does not predict): {rep.extra['dropped']}")
     for f in rep.extra["failed"]:

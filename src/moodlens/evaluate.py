@@ -78,6 +78,14 @@ class Report:
         lines.append(f"{'UAR':>{width}}  {'':9}  {'':6}  {self.uar:8.3f}  {self.n:7d}")
         return "\n".join(lines)
 
+    def confusion_text(self) -> str:
+        """The confusion matrix as aligned text, rows true, columns predicted."""
+        lines = ["confusion matrix (rows true, columns predicted):",
+                 "  " + " ".join(f"{l[:7]:>7}" for l in self.labels)]
+        for label, row in zip(self.labels, self.confusion):
+            lines.append("  " + " ".join(f"{v:7d}" for v in row) + f"  {label}")
+        return "\n".join(lines)
+
     def save_json(self, path: str | Path) -> None:
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.to_dict(), indent=2))

@@ -49,9 +49,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def read_metadata(path: str | Path) -> dict:
-    """The moodlens metadata of an ONNX file, without building a session."""
-    import onnxruntime as ort
-
+    """The moodlens metadata of an ONNX file."""
     session = _session(Path(path), threads=1)
     return _metadata(Path(path), session)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError, MoodlensError
+from ..errors import MoodlensError
 from ..images import read_image, to_bgr8
 from ..registry import load_model
 from ..results import Box, FaceResult, ImageResult

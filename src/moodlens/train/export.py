@@ -184,14 +184,20 @@ def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True
             "confusion_matrix": rep.confusion.tolist(),
             "accuracy_with_flip_tta": rep_tta.accuracy if not flip_tta else rep.accuracy,
         }
+    write_card(out, meta, card, card_markdown)
+    return card
+
+
+def write_card(out: Path, meta: dict, card: dict, render) -> None:
+    """Store the card in the ONNX metadata and beside the model as .json and as
+    ``render(card)`` Markdown (rendered last: it quotes the final file size)."""
     card["size_bytes"] = out.stat().st_size
     meta["card"] = card
     _set_metadata(out, meta)
     with atomic_path(out.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(card, indent=2) + "\n")
     with atomic_path(out.with_suffix(".md")) as tmp:
-        tmp.write_text(card_markdown(card))
-    return card
+        tmp.write_text(render(card))
 
 
 def export_voice_model(checkpoint: str | Path, out: str | Path, **options) -> dict:

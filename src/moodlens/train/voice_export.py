@@ -19,9 +19,8 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..io import atomic_path
 from .config import config_from_dict
-from .export import _max_diff, _set_metadata, export_onnx, load_checkpoint, parity, quantize_int8
+from .export import _max_diff, export_onnx, load_checkpoint, parity, quantize_int8, write_card
 
 VOICE_DATA_TERMS = {
     "ravdess": "RAVDESS: CC BY-NC-SA 4.0 (Livingstone & Russo 2018): non-commercial, share-alike.",
@@ -125,13 +124,7 @@ def export_voice_model(checkpoint: str | Path, out: str | Path, int8: bool = Fal
         clip = np.resize(clip, int(s.clip_seconds * s.sample_rate))  # exactly one 3 s window of real speech
         card["latency_ms_3s_clip_1_thread"] = round(clip_latency_ms(out, clip), 3)
 
-    card["size_bytes"] = out.stat().st_size
-    meta["card"] = card
-    _set_metadata(out, meta)
-    with atomic_path(out.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(card, indent=2) + "\n")
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        tmp.write_text(voice_card_markdown(card))
+    write_card(out, meta, card, voice_card_markdown)
     return card
 
 
