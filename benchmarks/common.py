@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import statistics
+import time
 from pathlib import Path
 
 from moodlens.results import Box
@@ -57,3 +59,15 @@ def table(rows: list[dict], columns: list[str] | None = None) -> str:
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths)) + " |"
     return "\n".join([line(columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
+
+
+def median_ms(fn, repeats: int = 50, warmup: int = 10) -> float:
+    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)

@@ -25,9 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 
-from common import FER_CSV, MEDIA, require_shared, table  # noqa: E402
+from common import FER_CSV, MEDIA, median_ms, require_shared, table  # noqa: E402
 from moodlens.data import load_fer2013  # noqa: E402
 from moodlens.face.evaluation import evaluate_face  # noqa: E402
 from moodlens.face.recognizer import FaceRecognizer, face_input  # noqa: E402
@@ -35,17 +34,6 @@ from moodlens.images import read_image  # noqa: E402
 from moodlens.registry import load_model  # noqa: E402
 
 GROUP_PHOTOS = ["2007_007763.jpg", "2008_007676.jpg", "2008_002506.jpg"]
-
-
-def median_ms(fn, repeats: int) -> float:
-    for _ in range(20):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
 
 
 def measure_moodlens(model_name: str, threads: int, data) -> dict:

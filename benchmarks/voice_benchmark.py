@@ -21,7 +21,6 @@ Prints Markdown tables:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np  # noqa: E402
 
-from common import SHARED, require_shared, table  # noqa: E402
+from common import SHARED, median_ms, require_shared, table  # noqa: E402
 from moodlens.data.speech import drop_duplicates, load_speech_corpus, speaker_folds  # noqa: E402
 from moodlens.evaluate import Report  # noqa: E402
 from moodlens.voice.audio import features, prepare_clip, read_wave, windows  # noqa: E402
@@ -38,17 +37,6 @@ from moodlens.voice.evaluation import evaluate_voice  # noqa: E402
 from moodlens.voice.recognizer import VoiceRecognizer  # noqa: E402
 
 CORPORA = ("ravdess", "savee", "emodb")
-
-
-def median_ms(fn, repeats: int = 50) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
 
 
 def corpus_items(name: str):

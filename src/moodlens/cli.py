@@ -158,6 +158,7 @@ def _run_evaluate(args) -> int:
 
         return run_evaluate_voice(args)
     from .data import load_face_data
+    from .evaluate import show_report
     from .face.evaluation import evaluate_face
     from .registry import load_model
 
@@ -167,16 +168,8 @@ def _run_evaluate(args) -> int:
         data = data.split(args.usage)
     rep = evaluate_face(model, data, tta=args.tta)
     rep.extra["usage"] = args.usage or "all"
-    if args.out_dir:
-        rep.save_json(args.out_dir / "report.json")
-        rep.save_confusion_png(args.out_dir / "confusion.png")
-    if args.json:
-        print(json.dumps(rep.to_dict()))
-    else:
-        print(f"model {model.path}\ndata  {data.source} ({rep.extra['usage']}, {rep.n} images"
-              f"{', flip TTA' if args.tta else ''})\n")
-        print(rep.text())
-        print("\n" + rep.confusion_text())
+    show_report(rep, f"model {model.path}\ndata  {data.source} ({rep.extra['usage']}, {rep.n} images"
+                     f"{', flip TTA' if args.tta else ''})", args.json, args.out_dir)
     return EXIT_OK
 
 

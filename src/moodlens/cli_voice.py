@@ -87,6 +87,7 @@ def add_evaluate_options(p) -> None:
 def run_evaluate_voice(args) -> int:
     from .data.speech import drop_duplicates, load_speech_corpus, select_speakers
     from .errors import DataError
+    from .evaluate import show_report
     from .voice.evaluation import evaluate_voice
     from .voice.recognizer import VoiceRecognizer
 
@@ -98,18 +99,10 @@ def run_evaluate_voice(args) -> int:
     items, duplicates = drop_duplicates(items)
     rep = evaluate_voice(recognizer, items, relabel, source=f"{args.data} ({args.corpus})", progress=not args.json)
     rep.extra["duplicates_dropped"] = [str(p) for p, _ in duplicates]
-    if args.out_dir:
-        rep.save_json(args.out_dir / "report.json")
-        rep.save_confusion_png(args.out_dir / "confusion.png")
-    if args.json:
-        print(json.dumps(rep.to_dict()))
-    else:
-        print(f"model {recognizer.model.path}\ndata  {args.data} ({args.corpus}, {rep.n} clips from "
-              f"{len(rep.extra['speakers'])} speakers)\n")
-        print(rep.text())
-        print("\n" + rep.confusion_text())
-        if rep.extra["dropped"]:
-            print(f"\nleft out (labels the model does not predict): {rep.extra['dropped']}")
+    show_report(rep, f"model {recognizer.model.path}\ndata  {args.data} ({args.corpus}, {rep.n} clips from "
+                     f"{len(rep.extra['speakers'])} speakers)", args.json, args.out_dir)
+    if not args.json and rep.extra["dropped"]:
+        print(f"\nleft out (labels the model does not predict): {rep.extra['dropped']}")
     for f in rep.extra["failed"]:
         print(f"error: {f['error']}", file=sys.stderr)
     return EXIT_SOME_FAILED if rep.extra["failed"] else EXIT_OK

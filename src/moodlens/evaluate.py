@@ -117,6 +117,20 @@ class Report:
         plt.close(fig)
 
 
+def show_report(rep: Report, header: str, as_json: bool, out_dir: Path | None) -> None:
+    """What `moodlens evaluate` prints (one JSON object, or the readable report)
+    and, with ``out_dir``, the report.json and confusion.png it writes."""
+    if out_dir:
+        rep.save_json(Path(out_dir) / "report.json")
+        rep.save_confusion_png(Path(out_dir) / "confusion.png")
+    if as_json:
+        print(json.dumps(rep.to_dict()))
+    else:
+        print(header + "\n")
+        print(rep.text())
+        print("\n" + rep.confusion_text())
+
+
 def confusion_matrix(true: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     true, pred = np.asarray(true, np.int64), np.asarray(pred, np.int64)
     return np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
