@@ -35,7 +35,8 @@ from .tracking import ScoreSmoother, Tracker, TrackerOptions
 
 
 # Default detection width: half the frame, within these bounds (pixels). Cost
-# grows with the pixel count; faces smaller than 24 / scale pixels are missed.
+# grows with the pixel count; faces smaller than the detector's min_size
+# divided by the shrink factor are missed.
 AUTO_DETECT_WIDTH = 480
 AUTO_DETECT_MIN = 240
 
