@@ -120,16 +120,15 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    if args.task == "voice":  # voice: cli_voice.py
-        from .cli_voice import run_train_voice
-
-        return run_train_voice(args)
     from .train.config import load_config
-    from .train.face import train_face
 
-    cfg = load_config(args.config, args.overrides)
+    if args.task == "voice":
+        from .train.voice import train_voice as train
+    else:
+        from .train.face import train_face as train
+    cfg = load_config(args.config, args.overrides, task=args.task)  # a recipe of the other task is an error
     try:
-        result = train_face(cfg, resume=args.resume)
+        result = train(cfg, resume=args.resume)
     except KeyboardInterrupt:
         return 130
     print(json.dumps(result))

@@ -6,7 +6,6 @@ Like the rest of the CLI, a thin adapter over the Python API.
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 
@@ -57,19 +56,6 @@ def run_voice(args) -> int:
     if failed:
         print(f"{failed} of {len(files) + len(problems)} inputs failed", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else EXIT_OK
-
-
-def run_train_voice(args) -> int:
-    from .train.config import load_config
-    from .train.voice import train_voice
-
-    cfg = load_config(args.config, args.overrides, task="voice")
-    try:
-        result = train_voice(cfg, resume=args.resume)
-    except KeyboardInterrupt:
-        return 130
-    print(json.dumps(result))
-    return EXIT_OK
 
 
 def add_evaluate_options(p) -> None:

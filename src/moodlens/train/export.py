@@ -207,6 +207,13 @@ def export_voice_model(checkpoint: str | Path, out: str | Path, **options) -> di
     return export(checkpoint, out, **options)
 
 
+def per_class_table(per_class: dict) -> list[str]:
+    """Markdown rows of a report's per-class metrics, for the model cards."""
+    return ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
+            *[f"| {k} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
+              for k, m in per_class.items()]]
+
+
 def card_markdown(card: dict) -> str:
     """The model card for people: what it is, what it learned from, how well it does."""
     arch = card["architecture"]
@@ -234,10 +241,7 @@ def card_markdown(card: dict) -> str:
             f"## Evaluation: {ev['data']}", "",
             f"Accuracy **{ev['accuracy']:.4f}**, macro F1 {ev['macro_f1']:.4f}, "
             f"with flip test-time augmentation {ev['accuracy_with_flip_tta']:.4f}. {ev.get('split_role', '')}.", "",
-            "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
-            *[f"| {k} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
-              for k, m in ev["per_class"].items()],
-            "",
+            *per_class_table(ev["per_class"]), "",
         ]
     lines += [
         "## Reproduce", "",

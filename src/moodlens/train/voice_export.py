@@ -20,7 +20,7 @@ import torch
 
 from ..errors import DataError
 from .config import config_from_dict
-from .export import _max_diff, export_onnx, load_checkpoint, parity, quantize_int8, write_card
+from .export import _max_diff, export_onnx, load_checkpoint, parity, per_class_table, quantize_int8, write_card
 
 VOICE_DATA_TERMS = {
     "ravdess": "RAVDESS: CC BY-NC-SA 4.0 (Livingstone & Russo 2018): non-commercial, share-alike.",
@@ -155,10 +155,7 @@ def voice_card_markdown(card: dict) -> str:
             f"Speaker-independent accuracy **{ev['accuracy']:.4f}**, UAR **{ev['uar']:.4f}**, macro F1 "
             f"{ev['macro_f1']:.4f}. {ev['split_role']}. One 3 s clip takes "
             f"{card.get('latency_ms_3s_clip_1_thread', float('nan')):.1f} ms on one CPU thread (features + model).", "",
-            "| class | precision | recall | F1 | support |", "|---|---|---|---|---|",
-            *[f"| {k} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
-              for k, m in ev["per_class"].items()],
-            "",
+            *per_class_table(ev["per_class"]), "",
         ]
     lines += [
         "## Reproduce", "", "```bash", "moodlens train voice --config configs/voice_cnn.yaml",
