@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, MissingExtraError, ModelError
+from ..errors import InputError, MissingExtraError, ModelError, require
 
 SAMPLE_RATE = 16000  # Hz; every voice model runs at this rate
 N_FFT = 512  # samples: 32 ms FFT -> 257 bins of 31.25 Hz
@@ -111,24 +111,40 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     if size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    return _decode(str(path), str(path), head)
+
+
+def decode_audio(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, int]:
+    """Like :func:`load_audio` for bytes in memory (an upload): decoded by content."""
+    import io
+
+    if not data:
+        raise InputError(f"{name}: empty upload (0 bytes)")
+    return _decode(io.BytesIO(data), name, data[:64])
+
+
+def _decode(source, name: str, head: bytes) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
     except Exception as exc:  # libsndfile reports everything as LibsndfileError/RuntimeError
-        raise InputError(f"{path}: {_describe_unreadable(path, exc)}") from exc
+        raise InputError(f"{name}: {_describe_unreadable(head, exc)}") from exc
     if data.shape[0] == 0:
-        raise InputError(f"{path}: contains no audio samples")
+        raise InputError(f"{name}: contains no audio samples")
     if not np.isfinite(data).all():
-        raise InputError(f"{path}: contains NaN or infinite samples (corrupt float audio)")
+        raise InputError(f"{name}: contains NaN or infinite samples (corrupt float audio)")
     return data, int(rate)
 
 
-def _describe_unreadable(path: Path, exc: Exception) -> str:
-    """A message for a file libsndfile refused, naming the WAV encoding when that is why."""
+def _describe_unreadable(head: bytes, exc: Exception) -> str:
+    """A message for a file libsndfile refused (``head``: its first 64 bytes),
+    naming the WAV encoding when that is why."""
     detail = str(exc).split(": ", 1)[-1].strip() or type(exc).__name__
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
-    except OSError as err:
-        return f"cannot read file ({err.strerror or err})"
     if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
         fmt = head.find(b"fmt ")
         if fmt >= 0 and len(head) >= fmt + 24:
@@ -173,6 +189,37 @@ def read_wave(path: str | Path, rate: int = SAMPLE_RATE) -> np.ndarray:
     """A file as mono float32 at ``rate`` Hz (no trimming or normalisation)."""
     samples, file_rate = load_audio(path)
     return resample(to_mono(samples), file_rate, rate)
+
+
+def read_audio_track(path: str | Path, rate: int = SAMPLE_RATE) -> np.ndarray | None:
+    """The first audio stream of a video file as mono float32 at ``rate`` Hz, or
+    None when the file has no audio stream. Needs PyAV (the [video] extra):
+    OpenCV reads only the pictures of a video."""
+    av = require("av", "video")
+    path = Path(path)
+    try:
+        container = av.open(str(path))
+    except Exception as exc:  # PyAV raises its own FFmpeg error classes
+        raise InputError(f"{path}: not a readable media file ({exc})") from exc
+    with container:
+        if not container.streams.audio:
+            return None
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks = []
+        try:
+            for frame in container.decode(container.streams.audio[0]):
+                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))  # flush
+        except Exception as exc:
+            if not chunks:
+                raise InputError(f"{path}: audio track cannot be decoded ({exc})") from exc
+            # a damaged tail: keep what decoded, as the video half does
+    if not chunks:
+        raise InputError(f"{path}: audio track holds no samples")
+    wave = np.concatenate(chunks).astype(np.float32, copy=False)
+    if not np.isfinite(wave).all():
+        raise InputError(f"{path}: audio track contains NaN or infinite samples")
+    return wave
 
 
 # --- loudness and silence ------------------------------------------------------
