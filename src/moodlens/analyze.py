@@ -84,13 +84,14 @@ class Analyzer:
         return self._voice
 
     def analyze(self, image: str | Path | np.ndarray | None = None, audio: str | Path | np.ndarray | None = None,
-                sample_rate: int | None = None) -> Analysis:
+                sample_rate: int | None = None, failed: dict[str, str] | None = None) -> Analysis:
         """Fuse an image (path or BGR array) and an audio clip (path or samples at
         ``sample_rate``); either may be None. Bad inputs never raise: they are
-        reported in ``errors`` and the other modality is used alone."""
-        if image is None and audio is None:
+        reported in ``errors`` and the other modality is used alone. ``failed``:
+        modality -> error for inputs the caller could not even decode."""
+        source, errors, notes = {}, dict(failed or {}), []
+        if image is None and audio is None and not errors:
             raise ValueError("give an image, an audio clip, or both")
-        source, errors, notes = {}, {}, []
         face = voice = None
         if image is not None:
             source["image"] = "<array>" if isinstance(image, np.ndarray) else str(image)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .cli_analyze import add_analyze as _add_analyze
+from .cli_serve import add_serve as _add_serve
 from .cli_video import VIDEO_SUFFIXES, add_video_options, is_video_path, run_videos
 from .cli_video import add_commands as _add_video_commands
 from .cli_voice import add_evaluate_options as _add_voice_evaluate_options  # voice: cli_voice.py
@@ -237,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moodlens", description="Emotion recognition from faces, offline.")
     parser.add_argument("--version", action="version", version=f"moodlens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_face, _add_video_commands, _add_voice, _add_analyze, _add_prepare, _add_train, _add_evaluate, _add_export,
+    for add in (_add_face, _add_video_commands, _add_voice, _add_analyze, _add_serve, _add_prepare, _add_train, _add_evaluate, _add_export,
                 _add_models):
         add(sub)
     return parser

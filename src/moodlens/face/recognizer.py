@@ -7,6 +7,7 @@ training and inference cannot drift apart.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,8 +78,16 @@ class FaceRecognizer:
                  crop_scale: float = CROP_SCALE):
         self.model = load_model(model, task="face", threads=threads)
         self.labels = self.model.labels
+        self.detector_spec = detector
         self.detector = make_detector(detector)
         self.crop_scale = crop_scale
+
+    def fork(self) -> "FaceRecognizer":
+        """A recogniser for another thread: the same model (ONNX Runtime sessions
+        are thread-safe) with its own detector (OpenCV's cascade is not)."""
+        twin = copy.copy(self)
+        twin.detector = make_detector(self.detector_spec)
+        return twin
 
     def classify(self, gray_faces: list[np.ndarray] | np.ndarray) -> np.ndarray:
         """Probabilities (N, K) for grayscale face crops; K = len(self.labels)."""
