@@ -1,3 +1,7 @@
+"""`python -m moodlens ...` is the `moodlens` command."""
+
+import sys
+
 from .cli import main
 
-raise SystemExit(main())
+sys.exit(main())

@@ -1,0 +1,152 @@
+"""End to end: `moodlens serve` + the live page in headless Chromium with a fake
+camera fed from the shared face video.
+
+Needs Debian's chromium (/usr/bin/chromium, installed by .ci/run) and the
+playwright package (the dev extra); without them the test is skipped with the
+reason. Playwright drives the system Chromium: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SHARED, need
+
+CHROMIUM = os.environ.get("MOODLENS_CHROMIUM", "/usr/bin/chromium")
+VIDEO = SHARED / "media" / "mixkit-girl-smiling-portrait-in-the-library-4756-hd-ready.mp4"
+
+# A policy whose choices the test can tell apart: the girl in the video smiles throughout.
+POLICY = """\
+version: 1
+name: browser test
+dwell_seconds: 0.5
+hysteresis: 0.1
+smoothing: 0.5
+default: waiting
+items:
+  waiting: {kind: media, title: Waiting for a mood}
+  smile-ad: {kind: ad, title: Smile offer, theme: {background: "#fff4cc", accent: "#e0a000"}}
+  comfort: {kind: media, title: Comfort playlist}
+rules:
+  - {when: happy, min_score: 0.5, show: smile-ad}
+  - {when: [sad, fear], min_score: 0.4, show: comfort}
+"""
+
+
+def write_y4m(video: Path, target: Path, width: int = 640, height: int = 360) -> Path:
+    """The video as a raw YUV4MPEG2 file, the format Chromium's fake camera reads."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    fps = round(cap.get(cv2.CAP_PROP_FPS) or 25)
+    with open(target, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+    cap.release()
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import httpx
+
+    folder = tmp_path_factory.mktemp("serve")
+    policy = folder / "policy.yaml"
+    policy.write_text(POLICY)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moodlens", "serve", "--port", str(port), "--policy",
+                             str(policy)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            if proc.poll() is not None:
+                pytest.fail(f"moodlens serve exited with {proc.returncode}: {proc.stdout.read()}")
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("moodlens serve did not answer /health within 20 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium chromium-driver (as .ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
+    need(VIDEO)
+    folder = tmp_path_factory.mktemp("camera")
+    fake_camera = write_y4m(VIDEO, folder / "face.y4m")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--use-fake-ui-for-media-stream",  # answers the camera permission prompt with "allow"
+                  "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={fake_camera}"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_live_page_shows_boxes_labels_and_follows_the_policy(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    console_errors = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.goto(server + "/")
+    assert "moodlens" in page.title()
+    assert page.is_visible("#consent")  # nothing is captured before the user agrees
+    page.click("#start")
+
+    page.wait_for_selector(".face-box", timeout=30_000)
+    # Boxes are redrawn on every reply: read one frame's box and label in a single step.
+    box = page.evaluate("""() => {
+        const b = document.querySelector('.face-box'), r = b.getBoundingClientRect();
+        const v = document.getElementById('video').getBoundingClientRect();
+        return {label: b.innerText, x: r.x, w: r.width, h: r.height, vx: v.x, vw: v.width};
+    }""")
+    assert box["label"].startswith("#1 "), box  # one tracked face
+    assert "happy" in box["label"], box  # she smiles in every frame
+    assert box["w"] > 40 and box["h"] > 40, box
+    assert box["vx"] <= box["x"] and box["x"] + box["w"] <= box["vx"] + box["vw"] + 1, box
+
+    # The content panel starts on the policy's default and switches to what the policy shows for "happy".
+    page.wait_for_selector("#content[data-item='smile-ad']", timeout=30_000)
+    assert page.inner_text("#content-title") == "Smile offer"
+    history = page.evaluate("window.moodlens.contentHistory")
+    assert history[0] == "waiting" and history[-1] == "smile-ad", history
+    assert "happy" in page.inner_text("#content-why")
+
+    # The mood timeline has points and the mood panel names the mood.
+    page.wait_for_function("window.moodlens.timeline.filter(p => p.label === 'happy').length >= 3")
+    assert page.inner_text("#mood-label").startswith("happy")
+    assert not console_errors, console_errors
+    page.screenshot(path=os.environ["MOODLENS_SCREENSHOT"]) if os.environ.get("MOODLENS_SCREENSHOT") else None
+    page.click("#stop")
+    assert page.is_visible("#consent")
+    page.close()
