@@ -417,6 +417,49 @@ def test_live_headless_streams_timeline_to_stdout(capsys, face_model, clips, mon
     assert "camera 0:" in err  # the summary goes to stderr when stdout carries the timeline
 
 
+LIVE_POLICY = """\
+version: 1
+dwell_seconds: 0
+default: idle
+items: {idle: {title: Idle}, smile: {kind: ad, title: Smile offer, theme: {background: "#fff4cc"}}}
+rules: [{when: happy, min_score: 0.5, show: smile}]
+"""
+
+
+def test_live_policy_switches_content_with_the_mood(tmp_path, capsys, face_model, clips, monkeypatch):
+    _fake_camera(monkeypatch, clips["face"])
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(LIVE_POLICY)
+    code, _, err = run_cli(capsys, "live", "--no-display", "--model", face_model, "--max-frames", 15,
+                           "--policy", policy)
+    assert code == 0
+    changes = [json.loads(l) for l in err.splitlines() if l.startswith("{")]
+    assert [c["content"] for c in changes] == ["idle", "smile"], changes  # default first, then the happy item
+    assert changes[1]["mood"] == "happy" and changes[1]["score"] >= 0.5
+
+
+def test_live_bad_policy_fails_before_the_camera_opens(tmp_path, capsys, face_model, monkeypatch):
+    monkeypatch.setattr(cv2, "VideoCapture", lambda *a: pytest.fail("camera opened despite a bad policy"))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(LIVE_POLICY.replace("when: happy", "when: hapy"))
+    code, _, err = run_cli(capsys, "live", "--no-display", "--model", face_model, "--policy", policy)
+    assert code == 2 and "policy.yaml: rules[0].when: 'hapy' is not an emotion" in err
+
+
+def test_content_panel_is_drawn_beside_the_frame():
+    from moodlens.adapt import ContentSelector, parse_policy
+    from moodlens.writers import with_content_panel
+
+    import yaml
+
+    choice = ContentSelector(parse_policy(yaml.safe_load(LIVE_POLICY))).update({"happy": 0.9, "sad": 0.1}, 0.0)
+    frame = np.zeros((240, 320, 3), np.uint8)
+    shown = with_content_panel(frame, choice, width=200)
+    assert shown.shape == (240, 520, 3)
+    assert (shown[:, :320] == 0).all()  # the frame itself is untouched
+    assert tuple(shown[120, 400]) == (0xcc, 0xf4, 0xff)  # the item's theme background, in BGR
+
+
 def test_live_ctrl_c_finalises_outputs(tmp_path, capsys, face_model, clips, monkeypatch):
     _fake_camera(monkeypatch, clips["face"])
     _interrupt_at(monkeypatch, 6, "signal")

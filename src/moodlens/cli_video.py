@@ -163,6 +163,9 @@ def add_commands(sub) -> None:
     p.add_argument("--format", choices=["json", "csv"], default="json", help="timeline format (json = JSON lines)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this many seconds")
+    p.add_argument("--policy", type=Path, metavar="FILE",
+                   help="content policy (YAML/JSON, see moodlens/policies/example.yaml): show the item it picks for "
+                        "the mood of the largest face beside the video; headless, print each change")
     add_video_options(p, live=True)
     p.set_defaults(run=run_live)
 
@@ -177,14 +180,40 @@ def _window_check() -> None:
                          "run with --no-display") from exc
 
 
-def _display():
-    """on_frame callback: show the annotated frame with the frame rate; False
-    (stop) when q or Esc is pressed or the window is closed."""
+def _content(policy_path: Path, display: bool):
+    """on_frame step for --policy: the content choice for the largest face's
+    mood; returns (frame, faces) -> image to show (with the panel), and prints
+    each change (headless: as a JSON line on stderr)."""
+    from .adapt import ContentSelector, load_policy
+    from .analyze import largest
+    from .writers import with_content_panel
+
+    selector = ContentSelector(load_policy(policy_path))
+
+    def step(frame, annotated, faces):
+        face = largest(faces)
+        choice = selector.update(face.scores if face else None, frame.time)
+        if choice.changed:
+            record = {"t": round(frame.time, 3), "content": choice.item_id, "mood": choice.mood,
+                      "score": round(choice.score, 4)}
+            print(json.dumps(record) if not display else f"content: {choice.item_id} ({choice.mood or 'default'})",
+                  file=sys.stderr, flush=True)
+        return with_content_panel(annotated, choice) if display else None
+
+    return step
+
+
+def _display(content=None):
+    """on_frame callback: show the annotated frame with the frame rate (and the
+    content panel of ``content``); False (stop) when q or Esc is pressed or the
+    window is closed."""
     import cv2
 
     last = [time.perf_counter()]
 
     def show(frame, annotated, faces):
+        if content is not None:
+            annotated = content(frame, annotated, faces)
         now = time.perf_counter()
         fps = 1.0 / max(1e-6, now - last[0])
         last[0] = now
@@ -221,13 +250,14 @@ def run_live(args) -> int:
         stem = time.strftime("live-%Y%m%d-%H%M%S")
         outputs = OutputPaths.for_stem(args.save_dir, stem, options.timeline_format)
     processor = VideoProcessor(recognizer, options)
-    show = None if args.no_display else _display()
+    content = _content(args.policy, display=not args.no_display) if args.policy else None
+    show = content if args.no_display else _display(content)  # headless, content() returns None: go on
     with CameraSource(args.camera, width, height, max_frames=args.max_frames, max_seconds=args.duration) as source:
         try:
             summary = processor.process(source, outputs, on_frame=show,
                                         timeline_out=None if outputs else sys.stdout)
         finally:
-            if show is not None:
+            if not args.no_display:
                 cv2.destroyAllWindows()
     # stdout carries the timeline when nothing is saved; the summary then goes to stderr
     print(summary_text(summary), file=sys.stdout if outputs else sys.stderr)

@@ -114,6 +114,38 @@ def draw_faces(image: np.ndarray, faces, label_fn=None) -> np.ndarray:
     return out
 
 
+def _hex_to_bgr(value, fallback: tuple[int, int, int]) -> tuple[int, int, int]:
+    try:
+        v = str(value).lstrip("#")
+        return int(v[4:6], 16), int(v[2:4], 16), int(v[0:2], 16)
+    except (ValueError, IndexError):
+        return fallback
+
+
+def with_content_panel(image: np.ndarray, choice, width: int = 300) -> np.ndarray:
+    """The frame with a panel on its right showing the content choice (kind,
+    title, why), coloured by the item's theme when it has one."""
+    import textwrap
+
+    h = image.shape[0]
+    theme = choice.item.get("theme") if isinstance(choice.item.get("theme"), dict) else {}
+    panel = np.empty((h, width, 3), np.uint8)
+    panel[:] = _hex_to_bgr(theme.get("background"), (245, 245, 245))
+    accent = _hex_to_bgr(theme.get("accent"), (80, 80, 80))
+    cv2.rectangle(panel, (0, 0), (5, h), accent, -1)
+    y = 30
+    for text, scale, colour, weight in [(str(choice.item.get("kind", "")).upper(), 0.45, accent, 1),
+                                        *[(line, 0.6, (20, 20, 20), 2) for line in
+                                          textwrap.wrap(choice.item["title"], 22)],
+                                        *[(line, 0.45, (60, 60, 60), 1) for line in
+                                          textwrap.wrap(str(choice.item.get("body", "")), 32)]]:
+        cv2.putText(panel, text, (16, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, weight, cv2.LINE_AA)
+        y += int(36 * scale) + 6
+    why = f"mood {choice.mood} {choice.score:.2f}" if choice.mood else "default item"
+    cv2.putText(panel, why, (16, h - 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (90, 90, 90), 1, cv2.LINE_AA)
+    return np.hstack([image, panel])
+
+
 def save_image(path: Path, image: np.ndarray) -> None:
     """Encode by the file's suffix and write atomically."""
     ok, buf = cv2.imencode(path.suffix or ".png", image)
