@@ -150,6 +150,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def _same_origin(origin: str, host: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(origin).netloc == host
+
+
 async def _error(send, status: int, detail: str) -> None:
     payload = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
@@ -290,6 +296,11 @@ def create_app(settings: ServeSettings | None = None):
         content); every message gets one JSON reply (type frame, voice or error)."""
         from .stream import LiveSession
 
+        origin = ws.headers.get("origin")
+        if origin and not _same_origin(origin, ws.headers.get("host", "")) and origin not in s.cors_origins:
+            # Another site's page in the user's browser must not drive this service (WebSocket hijacking).
+            await ws.close(1008, f"origin {origin} is not allowed (see --cors-origin)")
+            return
         await ws.accept()
         if streams["open"] >= s.max_streams:
             await ws.close(1013, f"server busy: {s.max_streams} live sessions already open")
