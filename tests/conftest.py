@@ -73,3 +73,9 @@ def tiny_face_onnx(tmp_path_factory) -> Path:
 def face_model(tiny_face_onnx) -> str:
     """The bundled model when present, else the tiny one (pipeline tests only)."""
     return str(BUNDLED_FACE) if BUNDLED_FACE.exists() else str(tiny_face_onnx)
+
+
+# Real inputs shared by the analyze and serve tests.
+FACE_VIDEO = MEDIA / "mixkit-girl-smiling-portrait-in-the-library-4756-hd-ready.mp4"  # no audio track
+RAVDESS = SHARED / "ravdess"
+ANGRY_CLIP = RAVDESS / "Actor_02" / "03-01-05-02-01-01-02.flac"  # RAVDESS code 05 = angry

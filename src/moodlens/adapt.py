@@ -145,11 +145,12 @@ def parse_policy(data, source: str = "<dict>") -> Policy:
         if "min_score" not in r:
             fail(f"{where}.min_score", "required (0-1)")
         min_score = number(f"{where}.min_score", r["min_score"], 0.0, 1.0)
-        if r.get("show") not in items:
-            fail(f"{where}.show", f"{r.get('show')!r} is not one of the items ({', '.join(items)})")
+        show = r.get("show")
+        if not isinstance(show, str) or show not in items:
+            fail(f"{where}.show", f"{show!r} is not one of the items ({', '.join(items)})")
         rules.append(Rule(tuple(moods), min_score, r["show"]))
     default = data.get("default")
-    if default not in items:
+    if not isinstance(default, str) or default not in items:
         fail("default", f"{default!r} is not one of the items ({', '.join(items)})")
     return Policy(items=items, rules=rules, default=default,
                   dwell_seconds=number("dwell_seconds", data.get("dwell_seconds", 4.0), 0.0, 3600.0),
@@ -198,7 +199,7 @@ class ContentSelector:
         changed = first
         if first:
             self._rule, self._item, self._since = None, p.default, t
-        if s and (first or t - self._since >= p.dwell_seconds):
+        if scores and (first or t - self._since >= p.dwell_seconds):
             target = self._target(s)
             if target != self._rule:
                 item = p.default if target is None else p.rules[target].show

@@ -84,17 +84,19 @@ class Analyzer:
         return self._voice
 
     def analyze(self, image: str | Path | np.ndarray | None = None, audio: str | Path | np.ndarray | None = None,
-                sample_rate: int | None = None, failed: dict[str, str] | None = None) -> Analysis:
+                sample_rate: int | None = None, failed: dict[str, str] | None = None,
+                names: dict[str, str] | None = None) -> Analysis:
         """Fuse an image (path or BGR array) and an audio clip (path or samples at
         ``sample_rate``); either may be None. Bad inputs never raise: they are
         reported in ``errors`` and the other modality is used alone. ``failed``:
-        modality -> error for inputs the caller could not even decode."""
-        source, errors, notes = {}, dict(failed or {}), []
+        modality -> error for inputs the caller could not even decode; ``names``:
+        "image"/"audio" -> what messages call an array input (default "<array>")."""
+        source, errors, notes, names = {}, dict(failed or {}), [], names or {}
         if image is None and audio is None and not errors:
             raise ValueError("give an image, an audio clip, or both")
         face = voice = None
         if image is not None:
-            source["image"] = "<array>" if isinstance(image, np.ndarray) else str(image)
+            source["image"] = names.get("image", "<array>") if isinstance(image, np.ndarray) else str(image)
             try:
                 faces = self.faces.predict(image)
                 face = face_summary(faces)
@@ -103,9 +105,9 @@ class Analyzer:
             except MoodlensError as exc:
                 errors["face"] = str(exc)
         if audio is not None:
-            source["audio"] = "<array>" if isinstance(audio, np.ndarray) else str(audio)
+            source["audio"] = names.get("audio", "<array>") if isinstance(audio, np.ndarray) else str(audio)
             try:
-                voice = self.voices.predict(audio, sample_rate=sample_rate).to_dict()
+                voice = self.voices.predict(audio, sample_rate=sample_rate, name=source["audio"]).to_dict()
             except MoodlensError as exc:
                 errors["voice"] = str(exc)
         notes += [f"{modality} failed ({why})" for modality, why in errors.items()]

@@ -39,7 +39,7 @@ class FusionSettings:
     def __post_init__(self):
         for name in ("face_weight", "voice_weight"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if self.face_weight == 0 and self.voice_weight == 0:
             raise ValueError("face_weight and voice_weight cannot both be 0")

@@ -41,7 +41,8 @@ def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
-        image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))  # a 2x20000 image keeps 1 row
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     return image, scale
 
 

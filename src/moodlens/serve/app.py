@@ -21,6 +21,7 @@ bounded queue (503 when full) and a deadline (504). Every error is a JSON
 import asyncio
 import concurrent.futures
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from pathlib import Path
 from ..errors import MoodlensError, require
 
 STATIC = Path(__file__).with_name("static")
+log = logging.getLogger("moodlens.serve")
 
 
 @dataclass
@@ -114,7 +116,9 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
+        if length is not None and not length.isdigit():
+            return await _error(send, 400, f"Content-Length {length.decode(errors='replace')!r} is not a number")
+        if length is not None and int(length) > self.limit:
             return await _error(send, 413, f"request body of {length.decode(errors='replace')} bytes is over "
                                            f"the limit of {self.limit} bytes")
         body = bytearray()
@@ -242,7 +246,7 @@ def create_app(settings: ServeSettings | None = None):
 
         def work(a):
             samples, rate = check_audio(data, s.max_audio_bytes, s.max_audio_seconds)
-            r = a.voices.predict(samples, sample_rate=rate).to_dict()
+            r = a.voices.predict(samples, sample_rate=rate, name="audio upload").to_dict()
             r.pop("source")
             return r
 
@@ -275,7 +279,8 @@ def create_app(settings: ServeSettings | None = None):
                     statuses.append(getattr(exc, "status", 422))
             if picture is None and samples is None:  # nothing usable: the request as a whole fails
                 raise UploadError("; ".join(failed.values()), max(statuses))
-            out = a.analyze(image=picture, audio=samples, sample_rate=rate, failed=failed).to_dict()
+            out = a.analyze(image=picture, audio=samples, sample_rate=rate, failed=failed,
+                            names={"image": "image upload", "audio": "audio upload"}).to_dict()
             for part in ("face", "voice"):
                 if out[part]:
                     out[part].pop("source", None)
@@ -331,6 +336,9 @@ def create_app(settings: ServeSettings | None = None):
                     reply = {"type": "error", "detail": str(exc)}
                 except asyncio.TimeoutError:
                     reply = {"type": "error", "detail": f"took longer than {s.timeout:.0f} s"}
+                except Exception as exc:  # a bug of ours: say so, keep the session, log no content
+                    log.exception("live stream: unexpected error on a %d-byte message", len(data))
+                    reply = {"type": "error", "detail": f"internal error ({type(exc).__name__}); message skipped"}
                 await ws.send_json(reply)
         except WebSocketDisconnect:
             pass

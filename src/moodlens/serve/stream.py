@@ -54,7 +54,7 @@ class LiveSession:
     def on_audio(self, samples, rate: int) -> dict:
         """Classify one audio chunk; its result counts towards the mood for a while."""
         t = self.now()
-        result = self.voices.predict(samples, sample_rate=rate, segment=False).to_dict()
+        result = self.voices.predict(samples, sample_rate=rate, segment=False, name="audio chunk").to_dict()
         result.pop("source", None)
         self.voice, self.voice_time = result, t
         return {"type": "voice", "t": round(t, 3), "voice": result}

@@ -141,8 +141,8 @@ class VideoProcessor:
         image = frame.image
         h, w = image.shape[:2]
         scale = self.options.detection_width(w) / w
-        small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
-            if scale < 1.0 else image
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))  # a 1x4000 frame keeps 1 row
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else image
         small_gray = to_gray(small)
         if self._count % self.options.every == 0:
             found = self.recognizer.detector.detect(small)

@@ -116,16 +116,17 @@ class VoiceRecognizer:
         return self.model.probabilities(x).mean(axis=0)
 
     def predict(self, source: str | Path | np.ndarray, sample_rate: int | None = None,
-                segment: bool | None = None) -> VoiceResult:
+                segment: bool | None = None, name: str | None = None) -> VoiceResult:
         """Emotion of an audio file or array (``sample_rate`` defaults to the model's).
 
         ``segment``: None segments inputs longer than ``options.long_seconds``;
-        True/False force it. Raises :class:`InputError` for unusable audio.
+        True/False force it. ``name``: what error messages call the input (default:
+        the path, or "<array>"). Raises :class:`InputError` for unusable audio.
         """
         if isinstance(source, np.ndarray):
-            name, wave = "<array>", as_wave(source, sample_rate or self.rate, self.rate)
+            name, wave = name or "<array>", as_wave(source, sample_rate or self.rate, self.rate)
         else:
-            name, wave = str(source), read_wave(source, self.rate)
+            name, wave = name or str(source), read_wave(source, self.rate)
         return self.predict_wave(wave, name, segment)
 
     def predict_wave(self, wave: np.ndarray, name: str = "<array>", segment: bool | None = None) -> VoiceResult:
