@@ -125,7 +125,7 @@ class Analyzer:
 
         path = Path(path)
         errors, notes = {}, []
-        face_times, face_probs, largest_faces = [], [], []
+        face_times, face_probs = [], []
         try:
             with VideoFileSource(path) as video:
                 step = max(1, round(video.fps * sample_seconds))
@@ -136,7 +136,6 @@ class Analyzer:
                     if chosen is not None:
                         face_times.append(frame.time)
                         face_probs.append([chosen.scores[l] for l in self.faces.labels])
-                        largest_faces.append(chosen)
             if not face_probs:
                 notes.append(f"face missing: no face found in any sampled frame of {path}")
         except MoodlensError as exc:

@@ -180,7 +180,7 @@ def create_app(settings: ServeSettings | None = None):
     from .. import __version__
     from ..adapt import load_policy
     from . import schemas
-    from .uploads import UploadError, check_audio, check_image, is_wav
+    from .uploads import IMAGE_TYPES, UploadError, check_audio, check_image, is_wav
 
     s = settings or ServeSettings()
     # Uploads stay in memory: the parser spools parts over 1 MiB to a temporary
@@ -227,7 +227,7 @@ def create_app(settings: ServeSettings | None = None):
                 "policy": policy.name, "streams": streams["open"], "pending": workers.pending}
 
     @app.post("/v1/face", response_model=schemas.FaceResponse, responses=errors, tags=["predict"])
-    async def face(image: UploadFile = File(..., description=f"a photo ({'JPEG, PNG, WebP or BMP'})")):
+    async def face(image: UploadFile = File(..., description=f"a photo ({IMAGE_TYPES})")):
         """Every face in the photo with its emotion."""
         data = await read(image)
 
