@@ -274,9 +274,32 @@ def test_empty_file(client, path, field):
 
 
 def test_missing_field_is_a_422_with_a_detail(client):
-    r = client.post("/v1/face", files={"photo": ("p.jpg", b"x")})
-    assert r.status_code == 422
-    assert r.json()["detail"]
+    # one string, as the OpenAPI document promises, not FastAPI's default list of objects
+    assert_problem(client.post("/v1/face", files={"photo": ("p.jpg", b"x")}), 422, "image: Field required")
+
+
+def test_wrong_method_and_unknown_path_under_v1(client):
+    r = client.get("/v1/face")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert client.post("/v1/nothing").status_code == 404
+
+
+def test_audio_at_an_absurd_sample_rate(client):
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(20, np.int16), 1, format="WAV", subtype="PCM_16")  # 20 s at 1 Hz
+    assert_problem(client.post("/v1/voice", files={"audio": ("odd.wav", buf.getvalue())}), 422,
+                   "sample rate 1 Hz")
+
+
+def test_analyze_with_only_unusable_audio_is_a_422(client):
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(16000 * 3, np.int16), 16000, format="WAV", subtype="PCM_16")
+    assert_problem(client.post("/v1/analyze", files={"audio": ("quiet.wav", buf.getvalue())}), 422,
+                   "audio upload: silent")
 
 
 def test_wav_with_a_bad_header(client, wav_clip):
@@ -453,3 +476,17 @@ def test_an_unusable_audio_upload_is_named_as_the_upload(client):
     sf.write(buf, np.zeros(16000, np.float32), 16000, format="WAV")
     assert_problem(client.post("/v1/voice", files={"audio": ("silent.wav", buf.getvalue())}), 422,
                    "audio upload: silent")
+
+
+def test_a_silent_live_session_is_closed_and_frees_its_place(settings):
+    from dataclasses import replace
+
+    from starlette.websockets import WebSocketDisconnect
+
+    quick = TestClient(create_app(replace(settings, read_timeout=0.5)))
+    with quick.websocket_connect("/v1/stream") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_json()  # nothing sent: the server gives up after read_timeout
+        assert info.value.code == 1000 and "no message" in info.value.reason
+    assert quick.get("/health").json()["streams"] == 0

@@ -38,6 +38,7 @@ def run_serve(args) -> int:
 
     uvicorn = require("uvicorn", "serve")
     from .serve import ServeSettings, create_app
+    from .serve.app import header_deadline_protocol
 
     if args.workers < 1 or args.max_streams < 1 or args.timeout <= 0:
         raise InputError("--workers and --max-streams must be >= 1 and --timeout > 0")
@@ -57,5 +58,6 @@ def run_serve(args) -> int:
     print(f"moodlens: open http://{'localhost' if args.host in ('127.0.0.1', '::1') else args.host}:{args.port}/ "
           f"(API docs at /docs); Ctrl+C stops", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="warning",
-                timeout_keep_alive=5, ws_max_size=settings.max_frame_bytes + 1024 * 1024)
+                timeout_keep_alive=5, ws_max_size=settings.max_frame_bytes + 1024 * 1024,
+                http=header_deadline_protocol(settings.read_timeout))
     return EXIT_OK

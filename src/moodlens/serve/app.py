@@ -107,10 +107,13 @@ class Workers:
 class BodyLimit:
     """ASGI middleware: reads an HTTP request body up to ``limit`` bytes
     (413 beyond it, 408 if it takes longer than ``timeout``) before the app
-    sees it, so no handler ever parses an oversize or endless upload."""
+    sees it, so no handler ever parses an oversize or endless upload. At most
+    ``max_bodies`` requests with a body are in the service at once (503 for
+    more, before reading): each holds a few copies of its body in memory."""
 
-    def __init__(self, app, limit: int, timeout: float):
-        self.app, self.limit, self.timeout = app, limit, timeout
+    def __init__(self, app, limit: int, timeout: float, max_bodies: int):
+        self.app, self.limit, self.timeout, self.max_bodies = app, limit, timeout, max_bodies
+        self.bodies = 0
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -121,6 +124,15 @@ class BodyLimit:
         if length is not None and int(length) > self.limit:
             return await _error(send, 413, f"request body of {length.decode(errors='replace')} bytes is over "
                                            f"the limit of {self.limit} bytes")
+        if self.bodies >= self.max_bodies:
+            return await _error(send, 503, "server busy: too many uploads in progress; retry shortly")
+        self.bodies += 1
+        try:
+            await self.read_then_call(scope, receive, send)
+        finally:
+            self.bodies -= 1
+
+    async def read_then_call(self, scope, receive, send):
         body = bytearray()
 
         async def read_body() -> str:  # "ok", "disconnect" or "too large"
@@ -148,10 +160,53 @@ class BodyLimit:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
+                data = bytes(body)
+                body.clear()  # one copy of the body is enough
+                return {"type": "http.request", "body": data, "more_body": False}
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def header_deadline_protocol(seconds: float):
+    """uvicorn's httptools protocol with a deadline for each request's headers:
+    uvicorn has none, so a client that sends nothing, or its headers a byte at
+    a time, holds a connection for ever (and enough of them, every socket)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # uvicorn without httptools (not the [serve] extra's uvicorn[standard])
+        log.warning("httptools is missing: no deadline for request headers (slow clients can hold connections)")
+        return "auto"
+
+    class Protocol(HttpToolsProtocol):
+        header_timer = None
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self.arm()
+
+        def on_message_begin(self):  # the next request on a kept-alive connection
+            super().on_message_begin()
+            if self.header_timer is None:
+                self.arm()
+
+        def on_headers_complete(self):
+            self.disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc):
+            self.disarm()
+            super().connection_lost(exc)
+
+        def arm(self):
+            self.header_timer = self.loop.call_later(seconds, self.transport.close)
+
+        def disarm(self):
+            if self.header_timer is not None:
+                self.header_timer.cancel()
+                self.header_timer = None
+
+    return Protocol
 
 
 def _same_origin(origin: str, host: str) -> bool:
@@ -171,7 +226,8 @@ async def _error(send, status: int, detail: str) -> None:
 def create_app(settings: ServeSettings | None = None):
     """The FastAPI application (models loaded, policy validated)."""
     fastapi = require("fastapi", "serve")
-    from fastapi import File, HTTPException, UploadFile, WebSocket, WebSocketDisconnect
+    from fastapi import File, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+    from fastapi.exceptions import RequestValidationError
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import JSONResponse
     from fastapi.staticfiles import StaticFiles
@@ -198,7 +254,7 @@ def create_app(settings: ServeSettings | None = None):
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["GET", "POST"])
-    app.add_middleware(BodyLimit, limit=s.max_body, timeout=s.read_timeout)
+    app.add_middleware(BodyLimit, limit=s.max_body, timeout=s.read_timeout, max_bodies=s.workers + s.queue)
 
     @app.exception_handler(UploadError)
     async def upload_error(request, exc: UploadError):
@@ -208,7 +264,15 @@ def create_app(settings: ServeSettings | None = None):
     async def input_error(request, exc: MoodlensError):
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    errors = {413: {"model": schemas.Problem, "description": "upload too large"},
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request, exc: RequestValidationError):
+        # FastAPI's default is a list of objects; the API promises (and documents) {"detail": "..."}.
+        parts = [f"{'.'.join(map(str, e.get('loc', ())[1:])) or 'request'}: {e.get('msg')}" for e in exc.errors()]
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    errors = {400: {"model": schemas.Problem, "description": "empty upload or malformed multipart body"},
+              408: {"model": schemas.Problem, "description": "request body arrived too slowly"},
+              413: {"model": schemas.Problem, "description": "upload too large"},
               415: {"model": schemas.Problem, "description": "not an accepted format"},
               422: {"model": schemas.Problem, "description": "unreadable content or missing field"},
               503: {"model": schemas.Problem, "description": "server busy"},
@@ -281,6 +345,9 @@ def create_app(settings: ServeSettings | None = None):
                 raise UploadError("; ".join(failed.values()), max(statuses))
             out = a.analyze(image=picture, audio=samples, sample_rate=rate, failed=failed,
                             names={"image": "image upload", "audio": "audio upload"}).to_dict()
+            sent = {part for part, d in (("face", image_data), ("voice", audio_data)) if d is not None}
+            if sent <= set(out["errors"]):  # every part sent failed (e.g. silent audio alone): nothing to fuse
+                raise UploadError("; ".join(out["errors"][part] for part in sorted(sent)), 422)
             for part in ("face", "voice"):
                 if out[part]:
                     out[part].pop("source", None)
@@ -318,7 +385,11 @@ def create_app(settings: ServeSettings | None = None):
             await ws.send_json({"type": "ready", "labels": list(faces.labels), "policy": policy.to_dict(),
                                 "max_frame_bytes": s.max_frame_bytes})
             while True:
-                message = await ws.receive()
+                try:
+                    message = await asyncio.wait_for(ws.receive(), s.read_timeout)
+                except asyncio.TimeoutError:  # a silent client must not keep one of the max_streams places
+                    await ws.close(1000, f"no message for {s.read_timeout:.0f} s")
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 data = message.get("bytes")
@@ -344,6 +415,17 @@ def create_app(settings: ServeSettings | None = None):
             pass
         finally:
             streams["open"] -= 1
+
+    api_methods = {"/v1/face": "POST", "/v1/voice": "POST", "/v1/analyze": "POST", "/v1/policy": "GET"}
+
+    @app.api_route("/v1/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                   include_in_schema=False)
+    async def not_here(request: Request):
+        """Wrong method or unknown path under /v1 (else the page mounted at / answers 404 or 405 for it)."""
+        allowed = api_methods.get(request.url.path)
+        if allowed:
+            raise HTTPException(405, "Method Not Allowed", headers={"Allow": allowed})
+        raise HTTPException(404, "Not Found")
 
     swagger = require("swagger_ui_bundle", "serve").swagger_ui_path
     app.mount("/docs-assets", StaticFiles(directory=str(swagger)), name="docs-assets")

@@ -28,6 +28,7 @@ class UploadError(InputError):
 
 
 IMAGE_TYPES = "JPEG, PNG, WebP or BMP"
+MIN_AUDIO_RATE = 4000  # Hz: below this a file holds no speech to hear (telephone audio is 8000)
 
 
 def image_header(data: bytes) -> tuple[str, int, int]:
@@ -113,7 +114,10 @@ def check_audio(data: bytes, max_bytes: int, max_seconds: float) -> tuple[np.nda
     if info is not None and info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
         raise UploadError(f"audio upload: {info.frames / info.samplerate:.0f} s long, over the limit of "
                           f"{max_seconds:.0f} s", 413)
-    return decode_audio(data, "audio upload")
+    samples, rate = decode_audio(data, "audio upload")
+    if rate < MIN_AUDIO_RATE:
+        raise UploadError(f"audio upload: sample rate {rate} Hz; at least {MIN_AUDIO_RATE} Hz is needed")
+    return samples, rate
 
 
 def is_wav(data: bytes) -> bool:
