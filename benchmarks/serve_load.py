@@ -21,8 +21,8 @@ whether memory grows.
 Then rounds of concurrent /v1/analyze requests whose image and audio are
 just under their size limits (the photo and clip padded with zeros, 24 MiB a
 request): the memory a near-cap body costs the server while it is read,
-parsed and checked (every request is read in full before the worker queue
-is asked for room).
+parsed and checked (at most workers + queue uploads are admitted at once;
+more get 503 before their bodies are read).
 
 Then the live stream: one WebSocket client sends the first frames of the
 shared face video (resized to 640x360, JPEG) one at a time and waits for each

@@ -10,10 +10,12 @@ told never to spill them to a temporary file), classified and dropped when the
 response is sent. Nothing uploaded is written to disk or logged; the access
 log is off unless asked for.
 
-Robustness: request bodies are capped while they are read (413), a body that
-arrives too slowly is cut off (408), image headers are checked before
-decoding (415/413), inference runs on a fixed pool of worker threads with a
-bounded queue (503 when full) and a deadline (504). Every error is a JSON
+Robustness: at most ``workers + queue`` uploads are in the service at once
+(503 before reading more), request bodies are capped while they are read
+(413), headers or a body that arrive too slowly are cut off (408 / closed),
+image headers are checked before decoding (415/413), inference runs on a fixed
+pool of worker threads with a bounded queue (503 when full) and a deadline
+(504), and a live session that stops sending is closed. Every error is a JSON
 ``{"detail": "..."}`` that says what was wrong.
 """
 
