@@ -284,21 +284,22 @@ def test_wrong_method_and_unknown_path_under_v1(client):
     assert client.post("/v1/nothing").status_code == 404
 
 
-def test_audio_at_an_absurd_sample_rate(client):
+def zero_wav(samples: int, rate: int) -> bytes:
+    """Silent 16-bit WAV bytes."""
     import soundfile as sf
 
     buf = io.BytesIO()
-    sf.write(buf, np.zeros(20, np.int16), 1, format="WAV", subtype="PCM_16")  # 20 s at 1 Hz
-    assert_problem(client.post("/v1/voice", files={"audio": ("odd.wav", buf.getvalue())}), 422,
+    sf.write(buf, np.zeros(samples, np.int16), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def test_audio_at_an_absurd_sample_rate(client):
+    assert_problem(client.post("/v1/voice", files={"audio": ("odd.wav", zero_wav(20, 1))}), 422,  # 20 s at 1 Hz
                    "sample rate 1 Hz")
 
 
 def test_analyze_with_only_unusable_audio_is_a_422(client):
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, np.zeros(16000 * 3, np.int16), 16000, format="WAV", subtype="PCM_16")
-    assert_problem(client.post("/v1/analyze", files={"audio": ("quiet.wav", buf.getvalue())}), 422,
+    assert_problem(client.post("/v1/analyze", files={"audio": ("quiet.wav", zero_wav(16000 * 3, 16000))}), 422,
                    "audio upload: silent")
 
 
@@ -316,11 +317,7 @@ def test_text_as_audio(client):
 
 
 def test_audio_too_long(client):
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, np.zeros(8000 * 130, np.int16), 8000, format="WAV", subtype="PCM_16")
-    assert_problem(client.post("/v1/voice", files={"audio": ("long.wav", buf.getvalue())}), 413,
+    assert_problem(client.post("/v1/voice", files={"audio": ("long.wav", zero_wav(8000 * 130, 8000))}), 413,
                    "130 s long, over the limit of 120 s")
 
 
