@@ -117,7 +117,9 @@ class FaceRecognizer:
         gray = to_gray(image)
         if not detect:
             return self._results(self.classify([gray]), [(None, None)], name)
-        found = self.detector.detect(image)
+        # Left to right (then top down): detectors run in parallel internally and
+        # return faces in varying order, and callers expect the same output twice.
+        found = sorted(self.detector.detect(image), key=lambda f: (f[0].x, f[0].y))
         crops = [crop_face(gray, box, self.crop_scale) for box, _ in found]
         return self._results(self.classify(crops), found, name)
 
