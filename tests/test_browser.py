@@ -22,6 +22,7 @@ from conftest import SHARED, need
 
 CHROMIUM = os.environ.get("MOODLENS_CHROMIUM", "/usr/bin/chromium")
 VIDEO = SHARED / "media" / "mixkit-girl-smiling-portrait-in-the-library-4756-hd-ready.mp4"
+SPEECH = SHARED / "ravdess" / "Actor_02" / "03-01-05-02-01-01-02.flac"  # angry (RAVDESS code 05)
 
 # A policy whose choices the test can tell apart: the girl in the video smiles throughout.
 POLICY = """\
@@ -56,6 +57,15 @@ def write_y4m(video: Path, target: Path, width: int = 640, height: int = 360) ->
             frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
             out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
     cap.release()
+    return target
+
+
+def write_wav(clip: Path, target: Path) -> Path:
+    """A speech clip as 16-bit WAV, the format Chromium's fake microphone reads (it loops it)."""
+    import soundfile as sf
+
+    samples, rate = sf.read(str(clip), dtype="int16")
+    sf.write(str(target), samples, rate, subtype="PCM_16")
     return target
 
 
@@ -99,15 +109,18 @@ def browser(tmp_path_factory):
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium chromium-driver (as .ci/run does)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra")
     need(VIDEO)
+    need(SPEECH)
     folder = tmp_path_factory.mktemp("camera")
     fake_camera = write_y4m(VIDEO, folder / "face.y4m")
+    fake_microphone = write_wav(SPEECH, folder / "speech.wav")
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(
             executable_path=CHROMIUM, headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--use-fake-ui-for-media-stream",  # answers the camera permission prompt with "allow"
-                  "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={fake_camera}"])
+                  "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={fake_camera}",
+                  f"--use-file-for-fake-audio-capture={fake_microphone}"])
         try:
             yield chromium
         finally:
@@ -149,4 +162,27 @@ def test_live_page_shows_boxes_labels_and_follows_the_policy(server, browser):
     page.screenshot(path=os.environ["MOODLENS_SCREENSHOT"]) if os.environ.get("MOODLENS_SCREENSHOT") else None
     page.click("#stop")
     assert page.is_visible("#consent")
+    page.close()
+
+
+def test_microphone_audio_is_classified_and_fused_with_the_face(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    console_errors = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.goto(server + "/")
+    page.check("#use-mic")
+    page.click("#start")
+    # The page sends 3 s WAV chunks of the (fake) microphone; the service classifies each one.
+    # The fake microphone loops an angry RAVDESS line (0.93 angry on a chunk when this was written).
+    page.wait_for_function("window.moodlens.voice !== null && window.moodlens.voice.label === 'angry'",
+                           timeout=30_000)
+    voice = page.evaluate("window.moodlens.voice")
+    assert voice["status"] == "ok" and voice["duration"] == pytest.approx(3.0, abs=0.05), voice
+    assert set(voice["scores"]) >= {"angry", "happy", "calm"}
+    # While that result is fresh the mood is fused from both: the panel names both sources.
+    page.wait_for_function("document.getElementById('mood-sources').textContent.includes('voice')",
+                           timeout=10_000)
+    assert "face" in page.inner_text("#mood-sources")
+    assert not console_errors, console_errors
+    page.click("#stop")
     page.close()
