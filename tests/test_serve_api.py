@@ -404,8 +404,8 @@ def test_stream_answers_bad_messages_with_errors_and_stays_open(client, frames, 
         assert ws.receive_json()["type"] == "ready"
         ws.send_text("hello")
         assert ws.receive_json() == {"type": "error", "detail": "send frames and audio as binary messages"}
-        for garbage, phrase in [(b"\x00\x01garbage", "not a JPEG, PNG, WebP or BMP image"),
-                                (b"RIFF\x10\x00\x00\x00WAVEnonsense", "audio upload:"),
+        for garbage, phrase in [(b"\x00\x01garbage", "frame: not a JPEG, PNG, WebP or BMP image"),
+                                (b"RIFF\x10\x00\x00\x00WAVEnonsense", "audio chunk:"),
                                 (png_bomb(), "over the limit"),
                                 (b"\xff\xd8" + b"\0" * settings.max_frame_bytes, "over the limit"),
                                 (frames[0][:2000], "not a readable image")]:

@@ -400,10 +400,10 @@ def create_app(settings: ServeSettings | None = None):
                     continue
                 try:
                     if is_wav(data):
-                        samples, rate = check_audio(data, s.max_audio_bytes, 30.0)
+                        samples, rate = check_audio(data, s.max_audio_bytes, 30.0, "audio chunk")
                         reply = await asyncio.wait_for(asyncio.to_thread(session.on_audio, samples, rate), s.timeout)
                     else:
-                        picture = check_image(data, s.max_frame_bytes, 4096 * 4096)
+                        picture = check_image(data, s.max_frame_bytes, 4096 * 4096, "frame")
                         reply = await asyncio.wait_for(asyncio.to_thread(session.on_frame, picture), s.timeout)
                 except MoodlensError as exc:
                     reply = {"type": "error", "detail": str(exc)}

@@ -31,7 +31,7 @@ IMAGE_TYPES = "JPEG, PNG, WebP or BMP"
 MIN_AUDIO_RATE = 4000  # Hz: below this a file holds no speech to hear (telephone audio is 8000)
 
 
-def image_header(data: bytes) -> tuple[str, int, int]:
+def image_header(data: bytes, what: str = "image upload") -> tuple[str, int, int]:
     """(format, width, height) read from the header; UploadError if the bytes
     are not one of the accepted image formats or the header is cut short."""
     head = data[:64 * 1024]
@@ -40,22 +40,22 @@ def image_header(data: bytes) -> tuple[str, int, int]:
             w, h = struct.unpack(">II", head[16:24])
             return "png", w, h
         if head.startswith(b"\xff\xd8"):
-            return ("jpeg", *_jpeg_size(head))
+            return ("jpeg", *_jpeg_size(head, what))
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-            return ("webp", *_webp_size(head))
+            return ("webp", *_webp_size(head, what))
         if head[:2] == b"BM":
             w, h = struct.unpack("<ii", head[18:26])
             return "bmp", abs(w), abs(h)
     except struct.error:
-        raise UploadError("image upload: header is truncated") from None
-    raise UploadError(f"image upload: not a {IMAGE_TYPES} image (content checked, not the file name)", 415)
+        raise UploadError(f"{what}: header is truncated") from None
+    raise UploadError(f"{what}: not a {IMAGE_TYPES} image (content checked, not the file name)", 415)
 
 
-def _jpeg_size(head: bytes) -> tuple[int, int]:
+def _jpeg_size(head: bytes, what: str) -> tuple[int, int]:
     i = 2
     while i + 9 < len(head):
         if head[i] != 0xFF:
-            raise UploadError("image upload: damaged JPEG header")
+            raise UploadError(f"{what}: damaged JPEG header")
         marker = head[i + 1]
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
             i += 2
@@ -65,10 +65,10 @@ def _jpeg_size(head: bytes) -> tuple[int, int]:
             h, w = struct.unpack(">HH", head[i + 5:i + 9])
             return w, h
         i += 2 + length
-    raise UploadError("image upload: JPEG header is truncated (no frame size in the first 64 KiB)")
+    raise UploadError(f"{what}: JPEG header is truncated (no frame size in the first 64 KiB)")
 
 
-def _webp_size(head: bytes) -> tuple[int, int]:
+def _webp_size(head: bytes, what: str) -> tuple[int, int]:
     chunk = head[12:16]
     if chunk == b"VP8 ":
         w, h = struct.unpack("<HH", head[26:30])
@@ -80,43 +80,44 @@ def _webp_size(head: bytes) -> tuple[int, int]:
         w = int.from_bytes(head[24:27], "little") + 1
         h = int.from_bytes(head[27:30], "little") + 1
         return w, h
-    raise UploadError("image upload: damaged WebP header")
+    raise UploadError(f"{what}: damaged WebP header")
 
 
-def check_image(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
-    """Bytes of an uploaded image -> BGR array, or UploadError with the status to send."""
+def check_image(data: bytes, max_bytes: int, max_pixels: int, what: str = "image upload") -> np.ndarray:
+    """Bytes of an uploaded image -> BGR array, or UploadError with the status to send.
+    ``what`` names the input in messages."""
     if not data:
-        raise UploadError("image upload: empty (0 bytes)", 400)
+        raise UploadError(f"{what}: empty (0 bytes)", 400)
     if len(data) > max_bytes:
-        raise UploadError(f"image upload: {len(data)} bytes, over the limit of {max_bytes}", 413)
-    kind, w, h = image_header(data)
+        raise UploadError(f"{what}: {len(data)} bytes, over the limit of {max_bytes}", 413)
+    kind, w, h = image_header(data, what)
     if w <= 0 or h <= 0:
-        raise UploadError(f"image upload: {kind} header declares an empty picture ({w}x{h})")
+        raise UploadError(f"{what}: {kind} header declares an empty picture ({w}x{h})")
     if w * h > max_pixels:
-        raise UploadError(f"image upload: {w}x{h} pixels, over the limit of {max_pixels} pixels", 413)
-    return decode_image(data, f"image upload ({kind})")
+        raise UploadError(f"{what}: {w}x{h} pixels, over the limit of {max_pixels} pixels", 413)
+    return decode_image(data, f"{what} ({kind})")
 
 
-def check_audio(data: bytes, max_bytes: int, max_seconds: float) -> tuple[np.ndarray, int]:
+def check_audio(data: bytes, max_bytes: int, max_seconds: float, what: str = "audio upload") -> tuple[np.ndarray, int]:
     """Bytes of an uploaded audio file -> (samples, rate), or UploadError."""
     import soundfile as sf
 
     from ..voice.audio import decode_audio
 
     if not data:
-        raise UploadError("audio upload: empty (0 bytes)", 400)
+        raise UploadError(f"{what}: empty (0 bytes)", 400)
     if len(data) > max_bytes:
-        raise UploadError(f"audio upload: {len(data)} bytes, over the limit of {max_bytes}", 413)
+        raise UploadError(f"{what}: {len(data)} bytes, over the limit of {max_bytes}", 413)
     try:
         info = sf.info(io.BytesIO(data))
     except Exception:
         info = None  # decode_audio below says what is wrong with it
     if info is not None and info.samplerate > 0 and info.frames / info.samplerate > max_seconds:
-        raise UploadError(f"audio upload: {info.frames / info.samplerate:.0f} s long, over the limit of "
+        raise UploadError(f"{what}: {info.frames / info.samplerate:.0f} s long, over the limit of "
                           f"{max_seconds:.0f} s", 413)
-    samples, rate = decode_audio(data, "audio upload")
+    samples, rate = decode_audio(data, what)
     if rate < MIN_AUDIO_RATE:
-        raise UploadError(f"audio upload: sample rate {rate} Hz; at least {MIN_AUDIO_RATE} Hz is needed")
+        raise UploadError(f"{what}: sample rate {rate} Hz; at least {MIN_AUDIO_RATE} Hz is needed")
     return samples, rate
 
 
