@@ -17,13 +17,15 @@ const TIMELINE_SECONDS = 60;
 const $ = (id) => document.getElementById(id);
 
 // Read by the browser test and handy in the console: what the page has shown.
-const state = { frames: 0, contentHistory: [], timeline: [], lastReply: null, voice: null };
+const state = { frames: 0, sessions: 0, contentHistory: [], timeline: [], lastReply: null, voice: null };
 window.moodlens = state;
 
 let socket = null;
 let stream = null;
 let audio = null;
 let frameInFlight = false;
+let pumping = false;
+let retryMs = 1000;  // reconnect delay after a dropped connection, doubled up to 10 s
 let lastSent = 0;
 let roundTrips = [];
 const pending = [];  // kinds of the messages awaiting a reply, in order
@@ -31,6 +33,10 @@ const pending = [];  // kinds of the messages awaiting a reply, in order
 $("origin").textContent = location.origin;
 $("start").addEventListener("click", start);
 $("stop").addEventListener("click", stop);
+// A hidden tab sends no frames, so the service closes its idle session: reopen it on return.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && stream && !socket) connect();
+});
 
 function showError(message) {
   $("error").textContent = message;
@@ -73,20 +79,35 @@ function stop() {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/v1/stream`);
-  socket.binaryType = "arraybuffer";
-  socket.onmessage = (event) => onReply(JSON.parse(event.data));
-  socket.onclose = (event) => {
-    if (socket) setStatus(`disconnected${event.reason ? ": " + event.reason : ""}`);
+  const ws = new WebSocket(`${scheme}://${location.host}/v1/stream`);
+  socket = ws;
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = (event) => onReply(JSON.parse(event.data));
+  ws.onclose = (event) => {
+    if (socket !== ws) return;  // an older connection, already replaced or stopped
     socket = null;
+    frameInFlight = false;
+    pending.length = 0;
+    if (!stream) return;  // the user pressed Stop
+    setStatus(`disconnected${event.reason ? ": " + event.reason : ""}; reconnecting`);
+    if (event.code === 1008) return;  // refused by policy (origin): retrying cannot help
+    setTimeout(() => {
+      if (stream && !socket && document.visibilityState === "visible") connect();
+    }, retryMs);
+    retryMs = Math.min(retryMs * 2, 10000);
   };
-  socket.onerror = () => setStatus("connection error");
+  ws.onerror = () => setStatus("connection error");
 }
 
 function onReply(msg) {
   if (msg.type === "ready") {
+    retryMs = 1000;
+    state.sessions += 1;
     buildLegend(msg.labels);
-    requestAnimationFrame(pump);
+    if (!pumping) {
+      pumping = true;
+      requestAnimationFrame(pump);
+    }
     return;
   }
   const kind = pending.shift();
@@ -102,7 +123,10 @@ function onReply(msg) {
 
 // Send the next frame when the previous one has been answered, at most MAX_FPS a second.
 function pump() {
-  if (!socket) return;
+  if (!socket) {
+    pumping = false;
+    return;
+  }
   const video = $("video");
   const due = performance.now() - lastSent >= 1000 / MAX_FPS;
   if (!frameInFlight && due && socket.readyState === WebSocket.OPEN && video.videoWidth > 0) {
