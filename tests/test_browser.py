@@ -75,32 +75,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_server(port: int, policy: Path, log: Path) -> subprocess.Popen:
+    """`moodlens serve` as a user runs it, once it answers /health."""
     import httpx
 
-    folder = tmp_path_factory.mktemp("serve")
-    policy = folder / "policy.yaml"
-    policy.write_text(POLICY)
+    with open(log, "ab") as stderr:  # the child keeps its own copy of the file handle
+        proc = subprocess.Popen([sys.executable, "-m", "moodlens", "serve", "--port", str(port), "--policy",
+                                 str(policy)], stdout=subprocess.DEVNULL, stderr=stderr)
+    for _ in range(100):
+        if proc.poll() is not None:
+            pytest.fail(f"moodlens serve exited with {proc.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.terminate()
+    pytest.fail("moodlens serve did not answer /health within 20 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("serve") / "policy.yaml"
+    path.write_text(POLICY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(policy):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moodlens", "serve", "--port", str(port), "--policy",
-                             str(policy)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
+    proc = start_server(port, policy, policy.with_name("serve.log"))
     try:
-        for _ in range(100):
-            if proc.poll() is not None:
-                pytest.fail(f"moodlens serve exited with {proc.returncode}: {proc.stdout.read()}")
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("moodlens serve did not answer /health within 20 s")
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +199,23 @@ def test_microphone_audio_is_classified_and_fused_with_the_face(server, browser)
     assert not console_errors, console_errors
     page.click("#stop")
     page.close()
+
+
+def test_page_reconnects_after_the_service_restarts(policy, browser):
+    port = free_port()
+    log = policy.with_name("restart.log")
+    proc = start_server(port, policy, log)
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.click("#start")
+        page.wait_for_function("window.moodlens.frames >= 3", timeout=30_000)
+        stop_server(proc)
+        page.wait_for_function("document.getElementById('status').textContent.includes('reconnecting')")
+        proc = start_server(port, policy, log)
+        frames = page.evaluate("window.moodlens.frames")
+        page.wait_for_function(f"window.moodlens.frames >= {frames + 3}", timeout=30_000)  # frames flow again
+        assert page.evaluate("window.moodlens.sessions") == 2
+    finally:
+        page.close()
+        stop_server(proc)
