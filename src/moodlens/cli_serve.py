@@ -38,7 +38,7 @@ def run_serve(args) -> int:
 
     uvicorn = require("uvicorn", "serve")
     from .serve import ServeSettings, create_app
-    from .serve.app import header_deadline_protocol
+    from .serve.limits import header_deadline_protocol
 
     if args.workers < 1 or args.max_streams < 1 or args.timeout <= 0:
         raise InputError("--workers and --max-streams must be >= 1 and --timeout > 0")

@@ -18,11 +18,11 @@ pool of worker threads with a bounded queue (503 when full) and a deadline
 (504), and a live session that stops sending is closed. Every error is a JSON
 ``{"detail": "..."}`` that says what was wrong.
 """
-
+# No `from __future__ import annotations` here: FastAPI reads the route
+# functions' annotations (UploadFile, ...) as real classes, in this scope.
 
 import asyncio
 import concurrent.futures
-import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -85,8 +85,8 @@ class Workers:
             a.faces, a.voices  # noqa: B018 - load both now
         return a
 
-    async def run(self, fn, *args):
-        """Run ``fn(analyzer, *args)`` on a worker; 503 when the queue is full, 504 past the deadline."""
+    async def run(self, fn):
+        """Run ``fn(analyzer)`` on a worker; 503 when the queue is full, 504 past the deadline."""
         from fastapi import HTTPException
 
         with self.lock:
@@ -95,7 +95,7 @@ class Workers:
                                     headers={"Retry-After": "1"})
             self.pending += 1
         try:
-            future = self.pool.submit(lambda: fn(self.analyzer(), *args))
+            future = self.pool.submit(lambda: fn(self.analyzer()))
             try:
                 return await asyncio.wait_for(asyncio.wrap_future(future), self.settings.timeout)
             except asyncio.TimeoutError:
@@ -104,125 +104,6 @@ class Workers:
         finally:
             with self.lock:
                 self.pending -= 1
-
-
-class BodyLimit:
-    """ASGI middleware: reads an HTTP request body up to ``limit`` bytes
-    (413 beyond it, 408 if it takes longer than ``timeout``) before the app
-    sees it, so no handler ever parses an oversize or endless upload. At most
-    ``max_bodies`` requests with a body are in the service at once (503 for
-    more, before reading): each holds a few copies of its body in memory."""
-
-    def __init__(self, app, limit: int, timeout: float, max_bodies: int):
-        self.app, self.limit, self.timeout, self.max_bodies = app, limit, timeout, max_bodies
-        self.bodies = 0
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and not length.isdigit():
-            return await _error(send, 400, f"Content-Length {length.decode(errors='replace')!r} is not a number")
-        if length is not None and int(length) > self.limit:
-            return await _error(send, 413, f"request body of {length.decode(errors='replace')} bytes is over "
-                                           f"the limit of {self.limit} bytes")
-        if self.bodies >= self.max_bodies:
-            return await _error(send, 503, "server busy: too many uploads in progress; retry shortly")
-        self.bodies += 1
-        try:
-            await self.read_then_call(scope, receive, send)
-        finally:
-            self.bodies -= 1
-
-    async def read_then_call(self, scope, receive, send):
-        body = bytearray()
-
-        async def read_body() -> str:  # "ok", "disconnect" or "too large"
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return "disconnect"
-                body.extend(message.get("body", b""))
-                if len(body) > self.limit:
-                    return "too large"
-                if not message.get("more_body"):
-                    return "ok"
-
-        try:
-            outcome = await asyncio.wait_for(read_body(), self.timeout)
-        except asyncio.TimeoutError:
-            return await _error(send, 408, f"request body not received within {self.timeout:.0f} s")
-        if outcome == "disconnect":
-            return
-        if outcome == "too large":
-            return await _error(send, 413, f"request body is over the limit of {self.limit} bytes")
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                data = bytes(body)
-                body.clear()  # one copy of the body is enough
-                return {"type": "http.request", "body": data, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-def header_deadline_protocol(seconds: float):
-    """uvicorn's httptools protocol with a deadline for each request's headers:
-    uvicorn has none, so a client that sends nothing, or its headers a byte at
-    a time, holds a connection for ever (and enough of them, every socket)."""
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError:  # uvicorn without httptools (not the [serve] extra's uvicorn[standard])
-        log.warning("httptools is missing: no deadline for request headers (slow clients can hold connections)")
-        return "auto"
-
-    class Protocol(HttpToolsProtocol):
-        header_timer = None
-
-        def connection_made(self, transport):
-            super().connection_made(transport)
-            self.arm()
-
-        def on_message_begin(self):  # the next request on a kept-alive connection
-            super().on_message_begin()
-            if self.header_timer is None:
-                self.arm()
-
-        def on_headers_complete(self):
-            self.disarm()
-            super().on_headers_complete()
-
-        def connection_lost(self, exc):
-            self.disarm()
-            super().connection_lost(exc)
-
-        def arm(self):
-            self.header_timer = self.loop.call_later(seconds, self.transport.close)
-
-        def disarm(self):
-            if self.header_timer is not None:
-                self.header_timer.cancel()
-                self.header_timer = None
-
-    return Protocol
-
-
-def _same_origin(origin: str, host: str) -> bool:
-    from urllib.parse import urlsplit
-
-    return urlsplit(origin).netloc == host
-
-
-async def _error(send, status: int, detail: str) -> None:
-    payload = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": payload})
 
 
 def create_app(settings: ServeSettings | None = None):
@@ -238,6 +119,7 @@ def create_app(settings: ServeSettings | None = None):
     from .. import __version__
     from ..adapt import load_policy
     from . import schemas
+    from .limits import BodyLimit, same_origin
     from .uploads import IMAGE_TYPES, UploadError, check_audio, check_image, is_wav
 
     s = settings or ServeSettings()
@@ -371,7 +253,7 @@ def create_app(settings: ServeSettings | None = None):
         from .stream import LiveSession
 
         origin = ws.headers.get("origin")
-        if origin and not _same_origin(origin, ws.headers.get("host", "")) and origin not in s.cors_origins:
+        if origin and not same_origin(origin, ws.headers.get("host", "")) and origin not in s.cors_origins:
             # Another site's page in the user's browser must not drive this service (WebSocket hijacking).
             await ws.close(1008, f"origin {origin} is not allowed (see --cors-origin)")
             return
