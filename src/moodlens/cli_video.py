@@ -181,9 +181,9 @@ def _window_check() -> None:
 
 
 def _content(policy_path: Path, display: bool):
-    """on_frame step for --policy: the content choice for the largest face's
-    mood; returns (frame, faces) -> image to show (with the panel), and prints
-    each change (headless: as a JSON line on stderr)."""
+    """on_frame step for --policy: picks the content for the largest face's
+    mood and prints each change (headless: as a JSON line on stderr). With a
+    display it returns the frame to show, with the panel; headless, None."""
     from .adapt import ContentSelector, load_policy
     from .analyze import largest
     from .writers import with_content_panel
