@@ -1,4 +1,4 @@
-"""The moodlens web service and browser page (``pip install 'moodlens[serve]'``)."""
+"""The moodlens web service and browser page (the [serve] extra)."""
 
 from .app import ServeSettings, create_app
 
