@@ -280,3 +280,16 @@ def test_reset_forgets_everything():
     sel.reset()
     choice = sel.update(mood("sad", 0.9), t=1)
     assert choice.item_id == "calm" and choice.changed
+
+
+def test_a_label_that_stops_arriving_fades_out():
+    from moodlens.adapt import ContentSelector, parse_policy
+
+    policy = parse_policy({"dwell_seconds": 0, "hysteresis": 0.05, "smoothing": 0.5, "default": "idle",
+                           "items": {"idle": {"title": "Idle"}, "rest": {"title": "Rest"}},
+                           "rules": [{"when": "calm", "min_score": 0.5, "show": "rest"}]})
+    selector = ContentSelector(policy)
+    assert selector.update({"calm": 0.9, "neutral": 0.1}, 0.0).item_id == "rest"  # voice says calm
+    # Then only the face speaks, and a face model has no "calm": the rule must not hold for ever.
+    shown = [selector.update({"neutral": 0.8, "happy": 0.2}, t).item_id for t in (1.0, 2.0, 3.0)]
+    assert shown[-1] == "idle", shown

@@ -192,8 +192,11 @@ class ContentSelector:
         moment, which changes nothing); ``t``: seconds, increasing."""
         p = self.policy
         if scores:
-            a = p.smoothing
-            self._smoothed = {k: a * v + (1 - a) * self._smoothed.get(k, v) for k, v in scores.items()}
+            # A label absent from this update (say "calm" once the voice result has
+            # gone stale) counts as 0, so its old score fades instead of lingering.
+            a, old = p.smoothing, self._smoothed
+            self._smoothed = {k: a * scores.get(k, 0.0) + (1 - a) * old.get(k, scores.get(k, 0.0))
+                              for k in scores.keys() | old.keys()}
         s = self._smoothed
         first = self._item is None  # nothing on screen yet: no dwell to respect
         changed = first
