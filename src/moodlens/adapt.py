@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MoodlensError
@@ -174,18 +174,19 @@ class Choice:
                 "score": round(self.score, 4), "since": round(self.since, 3), "changed": self.changed}
 
 
-@dataclass
 class ContentSelector:
     """Feed mood scores with their time; get the item to show."""
 
-    policy: Policy
-    _smoothed: dict[str, float] = field(default_factory=dict)
-    _rule: int | None = None
-    _item: str | None = None
-    _since: float = -math.inf
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.reset()
 
     def reset(self) -> None:
-        self._smoothed, self._rule, self._item, self._since = {}, None, None, -math.inf
+        """Forget the mood history and what is on screen."""
+        self._smoothed: dict[str, float] = {}
+        self._rule: int | None = None  # index of the rule on screen; None = the default item
+        self._item: str | None = None  # None until the first update
+        self._since = -math.inf  # when the item on screen appeared
 
     def update(self, scores: dict[str, float] | None, t: float) -> Choice:
         """``scores``: label -> probability now (None: no face or voice this
