@@ -140,11 +140,17 @@ def browser(tmp_path_factory):
             chromium.close()
 
 
-def test_live_page_shows_boxes_labels_and_follows_the_policy(server, browser):
+def open_page(browser, url: str):
+    """A fresh page on ``url`` and the list its console errors collect into."""
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     console_errors = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.goto(server + "/")
+    page.goto(url)
+    return page, console_errors
+
+
+def test_live_page_shows_boxes_labels_and_follows_the_policy(server, browser):
+    page, console_errors = open_page(browser, server + "/")
     assert "moodlens" in page.title()
     assert page.is_visible("#consent")  # nothing is captured before the user agrees
     page.click("#start")
@@ -172,17 +178,15 @@ def test_live_page_shows_boxes_labels_and_follows_the_policy(server, browser):
     page.wait_for_function("window.moodlens.timeline.filter(p => p.label === 'happy').length >= 3")
     assert page.inner_text("#mood-label").startswith("happy")
     assert not console_errors, console_errors
-    page.screenshot(path=os.environ["MOODLENS_SCREENSHOT"]) if os.environ.get("MOODLENS_SCREENSHOT") else None
+    if os.environ.get("MOODLENS_SCREENSHOT"):  # a picture of the page, for a person to look at
+        page.screenshot(path=os.environ["MOODLENS_SCREENSHOT"])
     page.click("#stop")
     assert page.is_visible("#consent")
     page.close()
 
 
 def test_microphone_audio_is_classified_and_fused_with_the_face(server, browser):
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    console_errors = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.goto(server + "/")
+    page, console_errors = open_page(browser, server + "/")
     page.check("#use-mic")
     page.click("#start")
     # The page sends 3 s WAV chunks of the (fake) microphone; the service classifies each one.
@@ -205,9 +209,8 @@ def test_page_reconnects_after_the_service_restarts(policy, browser):
     port = free_port()
     log = policy.with_name("restart.log")
     proc = start_server(port, policy, log)
-    page = browser.new_page()
     try:
-        page.goto(f"http://127.0.0.1:{port}/")
+        page, _ = open_page(browser, f"http://127.0.0.1:{port}/")  # console errors are expected while it is down
         page.click("#start")
         page.wait_for_function("window.moodlens.frames >= 3", timeout=30_000)
         stop_server(proc)
@@ -216,6 +219,6 @@ def test_page_reconnects_after_the_service_restarts(policy, browser):
         frames = page.evaluate("window.moodlens.frames")
         page.wait_for_function(f"window.moodlens.frames >= {frames + 3}", timeout=30_000)  # frames flow again
         assert page.evaluate("window.moodlens.sessions") == 2
-    finally:
         page.close()
+    finally:
         stop_server(proc)
