@@ -61,7 +61,7 @@ class ServeSettings:
 
 class Workers:
     """A fixed pool of threads, each with its own face and voice recogniser
-    (OpenCV's cascade is not shared across threads), and a bounded queue."""
+    (OpenCV's cascade is not shared across threads)."""
 
     def __init__(self, settings: ServeSettings):
         from ..fusion import FusionSettings
@@ -86,13 +86,12 @@ class Workers:
         return a
 
     async def run(self, fn):
-        """Run ``fn(analyzer)`` on a worker; 503 when the queue is full, 504 past the deadline."""
+        """Run ``fn(analyzer)`` on a worker; 504 past the deadline. The queue is
+        bounded before this, by ``BodyLimit`` admitting at most workers + queue
+        requests, so ``pending`` is only counted here (for /health)."""
         from fastapi import HTTPException
 
         with self.lock:
-            if self.pending >= self.settings.workers + self.settings.queue:
-                raise HTTPException(503, "server busy: too many requests waiting; retry shortly",
-                                    headers={"Retry-After": "1"})
             self.pending += 1
         try:
             future = self.pool.submit(lambda: fn(self.analyzer()))

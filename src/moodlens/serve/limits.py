@@ -30,7 +30,8 @@ class BodyLimit:
             return await _error(send, 413, f"request body of {length.decode(errors='replace')} bytes is over "
                                            f"the limit of {self.limit} bytes")
         if self.bodies >= self.max_bodies:
-            return await _error(send, 503, "server busy: too many uploads in progress; retry shortly")
+            return await _error(send, 503, "server busy: too many uploads in progress; retry shortly",
+                                retry_after=1)
         self.bodies += 1
         try:
             await self.read_then_call(scope, receive, send)
@@ -120,9 +121,11 @@ def same_origin(origin: str, host: str) -> bool:
     return urlsplit(origin).netloc == host
 
 
-async def _error(send, status: int, detail: str) -> None:
+async def _error(send, status: int, detail: str, retry_after: int | None = None) -> None:
     payload = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+               (b"connection", b"close")]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
