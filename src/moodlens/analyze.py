@@ -61,7 +61,7 @@ class Analyzer:
     >>> r.fused.label, r.face["label"], r.voice["label"]
     """
 
-    def __init__(self, face_model: str = "default", voice_model: str = "default", detector: str = "haar",
+    def __init__(self, face_model: str = "default", voice_model: str = "default", detector: str = "blazeface",
                  threads: int = 1, fusion: FusionSettings | None = None):
         self.face_model, self.voice_model, self.detector, self.threads = face_model, voice_model, detector, threads
         self.fusion = fusion or FusionSettings()

@@ -20,6 +20,7 @@ from .cli_voice import add_evaluate_options as _add_voice_evaluate_options  # vo
 from .cli_voice import add_export_options as _add_voice_export_options  # voice
 from .cli_voice import add_voice as _add_voice  # voice
 from .errors import MoodlensError
+from .face import DETECTORS
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
 
@@ -31,7 +32,7 @@ def _add_face(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="PATH",
                    help="image or video files, folders (searched recursively) or glob patterns")
     p.add_argument("--model", default="default", help="bundled model name or path to a moodlens .onnx (default: %(default)s)")
-    p.add_argument("--detector", default="haar", help="'haar' (default) or 'yunet:PATH.onnx'")
+    p.add_argument("--detector", default="blazeface", help=DETECTORS)
     p.add_argument("--no-detect", action="store_true", help="inputs are face crops already: classify the whole image")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format (json = JSON lines)")
     p.add_argument("--save-dir", type=Path,

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from .face import DETECTORS
+
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
 
 
@@ -24,7 +26,7 @@ def add_analyze(sub) -> None:
                    help="use the weights as given, not scaled by each modality's confidence on the input")
     p.add_argument("--face-model", default="default", help="face model name or .onnx path (default: %(default)s)")
     p.add_argument("--voice-model", default="default", help="voice model name or .onnx path (default: %(default)s)")
-    p.add_argument("--detector", default="haar", help="'haar' (default) or 'yunet:PATH.onnx'")
+    p.add_argument("--detector", default="blazeface", help=DETECTORS)
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run_analyze)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .face import DETECTORS
+
 EXIT_OK = 0
 
 
@@ -18,7 +20,7 @@ def add_serve(sub) -> None:
     p.add_argument("--policy", type=Path, help="content policy for the live page (default: the shipped example)")
     p.add_argument("--face-model", default="default", help="face model name or .onnx path")
     p.add_argument("--voice-model", default="default", help="voice model name or .onnx path")
-    p.add_argument("--detector", default="haar", help="'haar' (default) or 'yunet:PATH.onnx'")
+    p.add_argument("--detector", default="blazeface", help=DETECTORS)
     p.add_argument("--face-weight", type=float, default=1.0, help="fusion weight of the face (default: %(default)s)")
     p.add_argument("--voice-weight", type=float, default=1.0, help="fusion weight of the voice (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="inference threads (default: %(default)s)")

@@ -15,6 +15,12 @@ class Box:
     def to_list(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
 
+    def clipped(self, width: int, height: int) -> "Box":
+        """The part of the box inside a width x height image."""
+        x0, y0 = max(0, self.x), max(0, self.y)
+        x1, y1 = min(width, self.x + self.w), min(height, self.y + self.h)
+        return Box(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+
 
 @dataclass
 class FaceResult:
@@ -24,15 +30,23 @@ class FaceResult:
     scores: dict[str, float]  # probability of every label the model knows
     source: str = ""  # file the face came from, if any
     detector_score: float | None = None  # detector confidence, when the detector gives one
+    # (x, y) pixels of right eye, left eye, nose tip, mouth centre, right ear, left ear
+    # (the person's right: the image's left), when the detector gives them
+    keypoints: tuple[tuple[float, float], ...] | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "source": self.source,
             "box": None if self.box is None else self.box.to_list(),
             "label": self.label,
             "score": round(self.score, 4),
             "scores": {k: round(v, 4) for k, v in self.scores.items()},
         }
+        if self.detector_score is not None:
+            out["detector_score"] = round(self.detector_score, 4)
+        if self.keypoints is not None:
+            out["keypoints"] = [[round(x, 1), round(y, 1)] for x, y in self.keypoints]
+        return out
 
 
 @dataclass

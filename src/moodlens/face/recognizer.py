@@ -8,6 +8,7 @@ training and inference cannot drift apart.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,17 +19,26 @@ from ..errors import MoodlensError
 from ..images import read_image, to_bgr8
 from ..registry import load_model
 from ..results import Box, FaceResult, ImageResult
+from .blazeface import BlazeFaceDetector, Detection
 from .detect import FaceDetector, make_detector, to_gray
 
 FACE_SIZE = 48  # model input side, pixels
 
-# How FER-2013 crops frame a face relative to a Haar box, measured by running
-# the cascade on padded, upscaled FER-2013 faces (benchmarks/crop_geometry.py,
-# 604 faces): the crop side is a median 1.03 box sides, centred on the box
-# (median shifts below 0.5% of the side). Cropping photos the same way feeds the
-# model faces framed as in training.
+# How FER-2013 crops frame a face relative to a detector's box (crop side /
+# box side, crop centre shift / box height), measured by running the detector
+# on padded, upscaled FER-2013 faces (benchmarks/crop_geometry.py). Cropping
+# photos the same way feeds the model faces framed as in training.
+# Haar (604 faces): 1.03 box sides, centred (median shifts below 0.5%).
 CROP_SCALE = 1.03
 CROP_SHIFT_Y = 0.0
+# BlazeFace, full range (541 faces): its box is tighter and sits a little low
+# on the face, so the crop is 1.13 box sides, centred 3.5% of a box above it.
+BLAZEFACE_CROP = (1.13, -0.035)
+
+# Faces whose eye line is tilted by less than this are not rotated: FER-2013's
+# own faces lean a median 4.8 degrees (quartiles 2-10, crop_geometry.py), and
+# the model learned them that way.
+ALIGN_MIN_DEGREES = 10.0
 
 
 def face_input(gray_faces: list[np.ndarray] | np.ndarray) -> np.ndarray:
@@ -43,13 +53,20 @@ def face_input(gray_faces: list[np.ndarray] | np.ndarray) -> np.ndarray:
     return batch
 
 
-def crop_face(gray: np.ndarray, box: Box, scale: float = CROP_SCALE, shift_y: float = CROP_SHIFT_Y) -> np.ndarray:
-    """Square crop around ``box`` framed like FER-2013; edges are replicated."""
+def crop_face(gray: np.ndarray, box: Box, scale: float = CROP_SCALE, shift_y: float = CROP_SHIFT_Y,
+              angle: float = 0.0) -> np.ndarray:
+    """Square crop around ``box`` framed like FER-2013; edges are replicated.
+    ``angle`` (degrees, the eye line's clockwise tilt) rotates the face level."""
     side = max(box.w, box.h) * scale
     cx = box.x + box.w / 2
     cy = box.y + box.h / 2 + shift_y * box.h
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     s = max(1, int(round(side)))
+    if angle:
+        # Rotate about the face centre and move that centre to the crop's centre.
+        m = cv2.getRotationMatrix2D((cx, cy), angle, 1.0)
+        m[:, 2] += (s / 2 - cx, s / 2 - cy)
+        return cv2.warpAffine(gray, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     h, w = gray.shape
     pad = max(0, -x0, -y0, x0 + s - w, y0 + s - h)
     if pad:
@@ -61,9 +78,9 @@ def crop_face(gray: np.ndarray, box: Box, scale: float = CROP_SCALE, shift_y: fl
 @dataclass
 class FaceRecognizerOptions:
     model: str = "default"  # bundled name or path to a moodlens face .onnx
-    detector: str = "haar"  # "haar" or "yunet:PATH.onnx"
+    detector: str = "blazeface"  # "blazeface", "blazeface:short", "haar" or "yunet:PATH.onnx"
     threads: int = 1  # ONNX Runtime intra-op threads
-    crop_scale: float = CROP_SCALE  # crop side / detector box side
+    align: bool = True  # rotate faces tilted by more than ALIGN_MIN_DEGREES level (needs eye keypoints)
 
 
 class FaceRecognizer:
@@ -74,13 +91,17 @@ class FaceRecognizer:
     ...     print(r.box, r.label, r.score)
     """
 
-    def __init__(self, model: str = "default", detector: str | FaceDetector = "haar", threads: int = 1,
-                 crop_scale: float = CROP_SCALE):
+    def __init__(self, model: str = "default", detector: str | FaceDetector = "blazeface", threads: int = 1,
+                 align: bool = True):
         self.model = load_model(model, task="face", threads=threads)
         self.labels = self.model.labels
         self.detector_spec = detector
         self.detector = make_detector(detector)
-        self.crop_scale = crop_scale
+        self.align = align
+        self.align_min_degrees = ALIGN_MIN_DEGREES
+        # Crop framing for this detector's boxes (see CROP_SCALE, BLAZEFACE_CROP).
+        self.crop_scale, self.crop_shift_y = (
+            BLAZEFACE_CROP if isinstance(self.detector, BlazeFaceDetector) else (CROP_SCALE, CROP_SHIFT_Y))
 
     def fork(self) -> "FaceRecognizer":
         """A recogniser for another thread: the same model (ONNX Runtime sessions
@@ -89,19 +110,26 @@ class FaceRecognizer:
         twin.detector = make_detector(self.detector_spec)
         return twin
 
+    def crop(self, gray: np.ndarray, box: Box, eye_angle: float = 0.0) -> np.ndarray:
+        """The model's view of a detected face: framed like FER-2013 and, when
+        aligning, turned level if it leans more than ALIGN_MIN_DEGREES."""
+        angle = eye_angle if self.align and abs(eye_angle) >= self.align_min_degrees else 0.0
+        return crop_face(gray, box, self.crop_scale, self.crop_shift_y, angle)
+
     def classify(self, gray_faces: list[np.ndarray] | np.ndarray) -> np.ndarray:
         """Probabilities (N, K) for grayscale face crops; K = len(self.labels)."""
         if len(gray_faces) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
         return self.model.probabilities(face_input(gray_faces))
 
-    def _results(self, probs: np.ndarray, boxes: list, source: str) -> list[FaceResult]:
+    def _results(self, probs: np.ndarray, found: list[Detection | None], source: str) -> list[FaceResult]:
         out = []
-        for p, (box, det_score) in zip(probs, boxes):
+        for p, det in zip(probs, found):
             k = int(p.argmax())
-            out.append(FaceResult(box=box, label=self.labels[k], score=float(p[k]),
-                                  scores={l: float(v) for l, v in zip(self.labels, p)},
-                                  source=source, detector_score=det_score))
+            det = det or Detection(box=None)  # --no-detect: the whole image was the face
+            out.append(FaceResult(box=det.box, label=self.labels[k], score=float(p[k]),
+                                  scores={l: float(v) for l, v in zip(self.labels, p)}, source=source,
+                                  detector_score=det.score, keypoints=det.keypoints))
         return out
 
     def predict(self, source: str | Path | np.ndarray, detect: bool = True) -> list[FaceResult]:
@@ -116,12 +144,16 @@ class FaceRecognizer:
     def predict_array(self, image: np.ndarray, name: str = "<array>", detect: bool = True) -> list[FaceResult]:
         gray = to_gray(image)
         if not detect:
-            return self._results(self.classify([gray]), [(None, None)], name)
-        # Left to right (then top down): detectors run in parallel internally and
-        # return faces in varying order, and callers expect the same output twice.
-        found = sorted(self.detector.detect(image), key=lambda f: (f[0].x, f[0].y))
-        crops = [crop_face(gray, box, self.crop_scale) for box, _ in found]
-        return self._results(self.classify(crops), found, name)
+            return self._results(self.classify([gray]), [None], name)
+        # Left to right (then top down): Haar runs in parallel internally and
+        # returns faces in varying order, and callers expect the same output twice.
+        found = sorted(self.detector.detect(image), key=lambda d: (d.box.x, d.box.y))
+        crops = [self.crop(gray, d.box, d.eye_angle()) for d in found]
+        # A face cut by the image edge is cropped around its whole box (edges
+        # replicated) but reported as the part inside the image.
+        h, w = gray.shape
+        shown = [dataclasses.replace(d, box=d.box.clipped(w, h)) for d in found]
+        return self._results(self.classify(crops), shown, name)
 
     def predict_file(self, path: str | Path, detect: bool = True) -> ImageResult:
         """Like :meth:`predict`, but never raises for a bad file: the error is

@@ -38,7 +38,7 @@ log = logging.getLogger("moodlens.serve")
 class ServeSettings:
     face_model: str = "default"
     voice_model: str = "default"
-    detector: str = "haar"
+    detector: str = "blazeface"
     policy: str | None = None  # policy file; None = the example shipped with moodlens
     face_weight: float = 1.0
     voice_weight: float = 1.0

@@ -30,7 +30,7 @@ from .sources import DEFAULT_FPS, FolderSource, VideoFileSource
 @dataclass
 class BatchSettings:
     model: str = "default"  # recogniser model name or path
-    detector: str = "haar"  # detector spec
+    detector: str = "blazeface"  # detector spec
     threads: int = 1  # ONNX Runtime and OpenCV threads per worker
     jobs: int = 2  # worker processes (1 = in this process)
     out_dir: Path | None = None  # where outputs go; None = summaries only, nothing written

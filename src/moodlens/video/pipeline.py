@@ -1,8 +1,9 @@
-"""Process a frame source: detect (every Nth frame, on a shrunk copy), track,
+"""Process a frame source: detect (every frame, or every Nth with a slow detector,
+on a shrunk copy), track,
 classify, smooth, annotate, and write the outputs.
 
 Detection, cropping and classification are the recogniser's own
-(``FaceRecognizer.detector``, :func:`crop_face`, ``FaceRecognizer.classify``);
+(``FaceRecognizer.detector``, ``FaceRecognizer.crop``, ``FaceRecognizer.classify``);
 this module adds time: tracks, smoothing, and streaming outputs.
 
 Ctrl+C: while a source is processed, the first SIGINT only asks the loop to
@@ -25,7 +26,7 @@ import cv2
 
 from ..errors import InputError, MissingExtraError
 from ..face.detect import to_gray
-from ..face.recognizer import FaceRecognizer, crop_face
+from ..face.recognizer import FaceRecognizer
 from ..results import Box
 from ..writers import draw_faces
 from .outputs import TimelineWriter, VideoSink, write_json
@@ -43,7 +44,9 @@ AUTO_DETECT_MIN = 240
 
 @dataclass
 class VideoOptions:
-    every: int = 3  # run the detector on every Nth frame; faces are followed in between
+    every: int | None = None  # run the detector on every Nth frame and follow faces in between;
+    # None = every frame with a fast detector (BlazeFace, ~3 ms), else every slow_every-th (Haar)
+    slow_every: int = 3  # the detection interval for a slow detector when every is None
     detect_width: int | None = None  # detect on frames shrunk to this width (pixels); 0 = full size;
     # None = half the frame width, at most AUTO_DETECT_WIDTH
     smooth: str = "ema"  # "ema", "window" or "off"
@@ -60,17 +63,25 @@ class VideoOptions:
 
     @classmethod
     def live(cls, **overrides) -> "VideoOptions":
-        """Webcam defaults: detect every 8th frame (Haar on a 320-wide copy of a
-        640x480 frame costs ~40-70 ms on one core), follow faces in between
-        (~0.1 ms), so the average frame stays near 10 ms, far above 30 frames/s."""
-        return cls(**{"every": 8, **overrides})
+        """Webcam defaults: BlazeFace on every frame; with Haar (40-70 ms on a
+        320-wide copy of a 640x480 frame on one core) every 8th frame, following
+        faces in between (~0.1 ms), so the average frame stays near 10 ms."""
+        return cls(**{"slow_every": 8, **overrides})
 
     def __post_init__(self):
-        if self.every < 1:
+        if self.every is not None and self.every < 1:
             raise ValueError(f"--every must be >= 1, got {self.every}")
+        if self.slow_every < 1:
+            raise ValueError(f"slow_every must be >= 1, got {self.slow_every}")
         if self.detect_width is not None and self.detect_width < 0:
             raise ValueError(f"--detect-width must be >= 0, got {self.detect_width}")
         ScoreSmoother(self.smooth, self.alpha, self.window)  # validates the smoothing settings
+
+    def detection_interval(self, detector) -> int:
+        """Frames between detections for this detector."""
+        if self.every is not None:
+            return self.every
+        return 1 if getattr(detector, "fast", False) else self.slow_every
 
     def detection_width(self, frame_width: int) -> int:
         """Width of the copy the detector sees. Haar finds faces from 24 pixels
@@ -135,6 +146,7 @@ class VideoProcessor:
         self.tracker = Tracker(TrackerOptions(o.iou, o.max_missed_s, o.min_hits),
                                smoother=lambda: ScoreSmoother(o.smooth, o.alpha, o.window, o.margin))
         self._count = 0
+        self._every = o.detection_interval(self.recognizer.detector)
 
     def step(self, frame: Frame, source_name: str = "") -> list[TrackedFace]:
         """Faces on one frame, with their tracks' smoothed scores."""
@@ -144,9 +156,10 @@ class VideoProcessor:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))  # a 1x4000 frame keeps 1 row
         small = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else image
         small_gray = to_gray(small)
-        if self._count % self.options.every == 0:
-            found = self.recognizer.detector.detect(small)
-            self.tracker.update([b.to_list() for b, _ in found], small_gray, frame.time)
+        if self._count % self._every == 0:
+            found = self.recognizer.detector.detect_frame(small)
+            self.tracker.update([d.box.to_list() for d in found], small_gray, frame.time,
+                                angles=[d.eye_angle() for d in found])
         else:
             self.tracker.follow(small_gray, frame.time)
         self._count += 1
@@ -155,12 +168,12 @@ class VideoProcessor:
             return []
         gray = to_gray(image)
         boxes = [Box(*(int(round(v / scale)) for v in tr.box)) for tr in shown]
-        probs = self.recognizer.classify([crop_face(gray, b, self.recognizer.crop_scale) for b in boxes])
+        probs = self.recognizer.classify([self.recognizer.crop(gray, b, tr.angle) for tr, b in zip(shown, boxes)])
         faces = []
         for tr, box, p in zip(shown, boxes, probs):
             smoothed = tr.smoother.update(p)
             k = tr.smoother.label_index
-            faces.append(TrackedFace(box=_clip(box, w, h), label=self.labels[k], score=float(smoothed[k]),
+            faces.append(TrackedFace(box=box.clipped(w, h), label=self.labels[k], score=float(smoothed[k]),
                                      scores={l: float(v) for l, v in zip(self.labels, smoothed)},
                                      source=source_name, track=tr.id, detected=tr.detected))
         return faces
@@ -267,9 +280,3 @@ class VideoProcessor:
             "settings": {**asdict(self.options), "model": str(self.recognizer.model.path)},
             "processing": {"seconds": round(seconds, 3), "fps": round(frames / seconds, 2) if seconds else None},
         }
-
-
-def _clip(box: Box, w: int, h: int) -> Box:
-    x0, y0 = max(0, box.x), max(0, box.y)
-    x1, y1 = min(w, box.x + box.w), min(h, box.y + box.h)
-    return Box(x0, y0, max(0, x1 - x0), max(0, y1 - y0))

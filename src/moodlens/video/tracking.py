@@ -34,15 +34,16 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def suppress_overlaps(boxes, threshold: float = 0.5) -> list:
-    """Keep the larger of two boxes that mostly cover each other. Haar often
-    adds a second box on the lower half of a face it already found; as a
-    separate detection it would start a second track on the same face."""
+def suppress_overlaps(boxes, threshold: float = 0.5) -> list[int]:
+    """Indices of the boxes to keep: the larger of two boxes that mostly cover
+    each other. Haar often adds a second box on the lower half of a face it
+    already found; as a separate detection it would start a second track on
+    the same face."""
     kept: list[int] = []
     for i in sorted(range(len(boxes)), key=lambda i: -boxes[i][2] * boxes[i][3]):
         if all(_cover(boxes[i], boxes[k]) < threshold for k in kept):
             kept.append(i)
-    return [boxes[i] for i in sorted(kept)]  # detector order, so new ids follow it
+    return sorted(kept)  # detector order, so new ids follow it
 
 
 def _cover(small, big) -> float:
@@ -104,6 +105,7 @@ class Track:
     last_detected: float = 0.0  # time (s) of the last matching detection
     visible: bool = True  # placed on the current frame (by detection or following)
     detected: bool = True  # placed by the detector on the current frame
+    angle: float = 0.0  # eye-line tilt (degrees) at the last detection, for aligning the crop
     _template: np.ndarray | None = field(default=None, repr=False)
     _tscale: float = 1.0  # template scale relative to the detection image
     _offset: tuple[int, int] = (0, 0)  # where a template clipped at the image edge sits inside the box
@@ -155,9 +157,13 @@ class Tracker:
         self.tracks: list[Track] = []
         self.next_id = 1
 
-    def update(self, detections: list[tuple[float, float, float, float]], gray: np.ndarray, t: float) -> None:
-        """A frame the detector ran on. Unmatched tracks try to follow their template."""
-        detections = suppress_overlaps(detections)
+    def update(self, detections: list[tuple[float, float, float, float]], gray: np.ndarray, t: float,
+               angles: list[float] | None = None) -> None:
+        """A frame the detector ran on (boxes, and the faces' eye-line tilts if
+        known). Unmatched tracks try to follow their template."""
+        kept = suppress_overlaps(detections)
+        angles = [angles[i] if angles else 0.0 for i in kept]
+        detections = [detections[i] for i in kept]
         pairs = sorted(((iou(tr.box, d), i, j) for i, tr in enumerate(self.tracks) for j, d in enumerate(detections)),
                        reverse=True)
         used_t, used_d = set(), set()
@@ -170,6 +176,7 @@ class Tracker:
             used_d.add(j)
             tr = self.tracks[i]
             tr.box, tr.hits, tr.last_detected = tuple(map(float, detections[j])), tr.hits + 1, t
+            tr.angle = angles[j]
             tr.visible = tr.detected = True
             tr.set_template(gray)
         for i, tr in enumerate(self.tracks):  # in order of appearance, so ids follow it too
@@ -184,7 +191,7 @@ class Tracker:
                        if i in used_t or (tr.id and t - tr.last_detected <= self.options.max_missed_s)]
         for j, d in enumerate(detections):
             if j not in used_d:
-                tr = Track(0, tuple(map(float, d)), self.make_smoother(), last_detected=t)
+                tr = Track(0, tuple(map(float, d)), self.make_smoother(), last_detected=t, angle=angles[j])
                 tr.set_template(gray)
                 if self.options.min_hits <= 1:
                     tr.id, self.next_id = self.next_id, self.next_id + 1
