@@ -8,7 +8,8 @@ Prints Markdown tables:
    per-class precision / recall / F1;
 2. speed on one core: ms per face (batch 1, median), faces/s (batch 64), and
    photos/s end to end (detect, crop, classify; photos decoded beforehand, as
-   in peer_fer.py) on the shared group photos.
+   in peer_fer.py) on the shared group photos, with the default BlazeFace
+   detector and with Haar.
 fer (the PyPI package, mini-Xception) is measured in the same run by
 benchmarks/peer_fer.py under its own interpreter (it needs TensorFlow), and
 every ratio is quoted as moodlens / fer.
@@ -28,12 +29,23 @@ import cv2  # noqa: E402
 
 from common import FER_CSV, MEDIA, median_ms, require_shared, table  # noqa: E402
 from moodlens.data import load_fer2013  # noqa: E402
+from moodlens.errors import MoodlensError  # noqa: E402
 from moodlens.face.evaluation import evaluate_face  # noqa: E402
 from moodlens.face.recognizer import FaceRecognizer, face_input  # noqa: E402
 from moodlens.images import read_image  # noqa: E402
 from moodlens.registry import load_model  # noqa: E402
 
 GROUP_PHOTOS = ["2007_007763.jpg", "2008_007676.jpg", "2008_002506.jpg"]
+
+
+def photos_per_second(rec: FaceRecognizer, photos: dict, rounds: int = 5) -> tuple[float, dict]:
+    """Detect + crop + classify on decoded photos: photos/s and faces found per photo."""
+    faces = {p: len(rec.predict_array(img)) for p, img in photos.items()}
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        for img in photos.values():
+            rec.predict_array(img)
+    return rounds * len(photos) / (time.perf_counter() - t0), faces
 
 
 def measure_moodlens(model_name: str, threads: int, data) -> dict:
@@ -44,19 +56,19 @@ def measure_moodlens(model_name: str, threads: int, data) -> dict:
     batch = face_input(data.images[:64])
     ms_face = median_ms(lambda: model.run(one), 500)
     ms_batch = median_ms(lambda: model.run(batch), 50)
-    rec = FaceRecognizer(model=model_name, threads=threads)
     # decoded once, as peer_fer.py does: both sides time detect + crop + classify
     photos = {p: read_image(MEDIA / p) for p in GROUP_PHOTOS}
-    faces = {p: len(rec.predict_array(img)) for p, img in photos.items()}
-    rounds = 5
-    t0 = time.perf_counter()
-    for _ in range(rounds):
-        for img in photos.values():
-            rec.predict_array(img)
-    photos_per_s = rounds * len(photos) / (time.perf_counter() - t0)
+    per_detector = {}
+    for detector in ("blazeface", "haar"):
+        try:
+            rec = FaceRecognizer(model=model_name, detector=detector, threads=threads)
+        except MoodlensError as exc:  # Haar on OpenCV 5 without contrib
+            print(f"{detector}: {exc}", file=sys.stderr)
+            continue
+        per_detector[detector] = photos_per_second(rec, photos)
     return {"report": plain, "tta_accuracy": tta.accuracy, "ms_per_face": ms_face,
-            "faces_per_s_batch64": 64 / (ms_batch / 1000), "photos_per_s": photos_per_s,
-            "faces_per_photo": faces, "size_mb": model.path.stat().st_size / 1e6}
+            "faces_per_s_batch64": 64 / (ms_batch / 1000), "photos": per_detector,
+            "size_mb": model.path.stat().st_size / 1e6}
 
 
 def measure_fer(python: str, threads: int, backend: str) -> dict | None:
@@ -99,10 +111,11 @@ def main() -> None:
                   "F1": f"{m['f1']:.3f}", "support": m["support"]} for k, m in rep.per_class().items()]))
 
     print(f"\n## Speed, {args.threads} thread(s)\n")
-    rows = [{"package": "moodlens", "ms/face (batch 1)": f"{ours['ms_per_face']:.3f}",
+    rows = [{"package": f"moodlens ({detector} detector)", "ms/face (batch 1)": f"{ours['ms_per_face']:.3f}",
              "faces/s (batch 64)": f"{ours['faces_per_s_batch64']:.0f}",
-             "group photos/s (end to end)": f"{ours['photos_per_s']:.1f}",
-             "faces found": " / ".join(str(ours["faces_per_photo"][p]) for p in GROUP_PHOTOS)}]
+             "group photos/s (end to end)": f"{per_s:.1f}",
+             "faces found": " / ".join(str(faces[p]) for p in GROUP_PHOTOS)}
+            for detector, (per_s, faces) in ours["photos"].items()]
     for backend, p in peers.items():
         rows.append({"package": f"fer ({backend})", "ms/face (batch 1)": f"{p['ms_per_face']:.3f}",
                      "faces/s (batch 64)": "",
@@ -112,7 +125,7 @@ def main() -> None:
     if peer:
         print(f"\nratios against fer as shipped (TFLite), moodlens / fer: accuracy {rep.accuracy / peer['publictest_accuracy']:.3f}x, "
               f"classification speed {peer['ms_per_face'] / ours['ms_per_face']:.1f}x, "
-              f"photos/s {ours['photos_per_s'] / peer['photos_per_s']:.1f}x")
+              f"photos/s {ours['photos']['blazeface'][0] / peer['photos_per_s']:.1f}x (default detector)")
     else:
         print("\nfer not measured (pass --fer-python, see benchmarks/peer_fer.py)")
 

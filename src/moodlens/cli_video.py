@@ -24,6 +24,7 @@ from .face import DETECTORS
 from .video.sources import DEFAULT_FPS, VIDEO_SUFFIXES, is_video_path
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 130
+LIVE_DETECTOR = "blazeface:short"  # moodlens live's default detector
 
 __all__ = ["VIDEO_SUFFIXES", "add_commands", "add_video_options", "is_video_path", "run_videos"]
 
@@ -160,7 +161,10 @@ def add_commands(sub) -> None:
     p.add_argument("--camera", type=int, default=0, metavar="N", help="camera index (default: %(default)s)")
     p.add_argument("--size", default="640x480", metavar="WxH", help="capture size to ask the camera for (default: %(default)s)")
     p.add_argument("--model", default="default", help="bundled model name or path to a moodlens .onnx (default: %(default)s)")
-    p.add_argument("--detector", default="blazeface", help=DETECTORS)
+    # A webcam frames faces within a metre or two: MediaPipe's short-range model
+    # is made for that and costs ~0.6 ms a frame instead of ~2.1 ms.
+    p.add_argument("--detector", default=LIVE_DETECTOR,
+                   help=f"{DETECTORS}; blazeface:short (default here) is made for faces within ~2 m of the camera")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime and OpenCV threads (default: %(default)s)")
     p.add_argument("--no-display", action="store_true", help="no window: only write the timeline and outputs")
     p.add_argument("--save-dir", type=Path, help="write live-<time>_moodlens.mp4, _timeline, _summary.json, _scores.png here")

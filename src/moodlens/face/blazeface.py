@@ -41,6 +41,11 @@ MODEL_FILES = {"full": WEIGHTS / "blazeface_full.onnx", "short": WEIGHTS / "blaz
 # into a photo (0.6: 154) and all 17 annotated faces; short range needs 0.6 to
 # keep false faces off the dogs, where it finds 16 of the 17.
 SCORE_THRESHOLDS = {"full": 0.4, "short": 0.6}
+# Tiles show the model magnified background, where it sees more false faces:
+# at 0.4 a shelf in the shared library video became a face on 13 of its 146
+# frames, at 0.5 on none, with all 17 annotated faces still found at 1x-3x
+# canvas sizes (tiles are what find them at 2x and 3x).
+TILE_SCORE_THRESHOLD = 0.5
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear_tragion", "left_ear_tragion")
 
 # Photos are detected on a copy whose longer side is at most this (pixels):
@@ -174,7 +179,7 @@ class BlazeFaceDetector:
         side = round(self.tile_fraction * max(h, w))
         if self.tiles and side >= MIN_TILE_SIDE and side < max(h, w):
             for x, y in _tiles(w, h, side):
-                self._pass(bgr, x, y, min(side, w - x), min(side, h - y), found, drop_cut=True)
+                self._pass(bgr, x, y, min(side, w - x), min(side, h - y), found, tile=True)
         return self._faces(found, scale)
 
     def detect_frame(self, image: np.ndarray) -> list[Detection]:
@@ -186,11 +191,12 @@ class BlazeFaceDetector:
 
     # -- internals --------------------------------------------------------------
     def _pass(self, bgr: np.ndarray, x0: int, y0: int, w: int, h: int, found: _Candidates,
-              drop_cut: bool = False) -> None:
+              tile: bool = False) -> None:
         """Run the model on the region (x0, y0, w, h), letterboxed into the
         input (padded right and bottom), and add its detections in image pixels.
-        ``drop_cut`` drops faces touching a region edge that is not the image's:
-        they are cut in two and an overlapping tile holds them whole."""
+        A ``tile`` keeps only faces above TILE_SCORE_THRESHOLD, and drops faces
+        touching a tile edge that is not the image's: they are cut in two and
+        an overlapping tile holds them whole."""
         region = bgr[y0:y0 + h, x0:x0 + w]
         side = max(w, h)
         k = self.size / side
@@ -202,7 +208,7 @@ class BlazeFaceDetector:
         x = (x * (1 / 127.5) - 1.0).transpose(2, 0, 1)[None]
         raw, logits = self._run(x)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[:, 0], -80.0, 80.0)))  # exp(88) overflows float32
-        keep = scores >= self.score_threshold
+        keep = scores >= (max(self.score_threshold, TILE_SCORE_THRESHOLD) if tile else self.score_threshold)
         if not keep.any():
             return
         raw, scores, anchors = raw[keep], scores[keep], self.anchors[keep]
@@ -210,7 +216,7 @@ class BlazeFaceDetector:
         half = raw[:, 2:4] / self.size / 2
         boxes = np.concatenate([centre - half, centre + half], axis=1) * side  # region pixels
         kps = (raw[:, 4:16].reshape(-1, 6, 2) / self.size + anchors[:, None, :]) * side
-        if drop_cut:
+        if tile:
             img_h, img_w = bgr.shape[:2]
             margin = 0.02 * side
             cut = ((boxes[:, 0] < margin) & (x0 > 0)) | ((boxes[:, 1] < margin) & (y0 > 0)) \

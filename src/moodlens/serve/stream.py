@@ -19,16 +19,16 @@ from ..video.pipeline import VideoOptions, VideoProcessor
 from ..video.sources import Frame
 from ..voice.recognizer import VoiceRecognizer
 
-# A browser sends a few frames a second, not 30: detect on every second frame
-# and follow faces in between.
-STREAM_EVERY = 2
+# A browser sends a few frames a second, not 30: BlazeFace detects on every
+# frame; a slow detector (Haar) on every second, following faces in between.
+STREAM_SLOW_EVERY = 2
 VOICE_FRESH_SECONDS = 8.0  # a voice result older than this no longer counts towards the mood
 
 
 class LiveSession:
     def __init__(self, faces: FaceRecognizer, voices: VoiceRecognizer | None, policy: Policy,
                  fusion: FusionSettings | None = None, clock=time.monotonic):
-        self.processor = VideoProcessor(faces, VideoOptions.live(every=STREAM_EVERY, detect_width=320))
+        self.processor = VideoProcessor(faces, VideoOptions.live(slow_every=STREAM_SLOW_EVERY, detect_width=320))
         self.voices = voices
         self.selector = ContentSelector(policy)
         self.fusion = fusion or FusionSettings()
