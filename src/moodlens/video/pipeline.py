@@ -1,6 +1,5 @@
-"""Process a frame source: detect (every frame, or every Nth with a slow detector,
-on a shrunk copy), track,
-classify, smooth, annotate, and write the outputs.
+"""Process a frame source: detect (on a shrunk copy; every frame, or every Nth
+with a slow detector), track, classify, smooth, annotate, and write the outputs.
 
 Detection, cropping and classification are the recogniser's own
 (``FaceRecognizer.detector``, ``FaceRecognizer.crop``, ``FaceRecognizer.classify``);
