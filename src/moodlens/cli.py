@@ -44,18 +44,22 @@ def _add_face(sub) -> None:
 
 
 def _run_face(args) -> int:
-    from .images import IMAGE_SUFFIXES, expand_inputs
+    from .images import IMAGE_SUFFIXES, expand_inputs, is_animated_gif, looks_like_image
     from .registry import model_path
 
     model_path(args.model, "face")  # an unknown model name is a usage error, whatever the inputs
-    # Videos (and, with --frames, folders of frames) go to cli_video; images stay here.
+    # Videos, animated GIFs (and, with --frames, folders of frames) go to cli_video; images stay here.
     frame_dirs = [Path(i) for i in args.inputs if args.frames and Path(i).is_dir()]
+    skipped: list[str] = []
     files, problems = expand_inputs([i for i in args.inputs if Path(i) not in frame_dirs],
-                                    IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+                                    IMAGE_SUFFIXES | VIDEO_SUFFIXES, sniff=looks_like_image, skipped=skipped)
+    for msg in skipped:
+        print(f"note: {msg}", file=sys.stderr)
     for msg in problems:
         print(f"error: {msg}", file=sys.stderr)
-    videos = frame_dirs + [f for f in files if is_video_path(f)]
-    images = [f for f in files if not is_video_path(f)]
+    is_video = {f: is_video_path(f) or is_animated_gif(f) for f in files}
+    videos = frame_dirs + [f for f in files if is_video[f]]
+    images = [f for f in files if not is_video[f]]
     if not images and not videos:
         print("error: no input files", file=sys.stderr)
         return EXIT_FATAL
