@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from .errors import InputError
-from .face import DETECTORS
 from .video.sources import DEFAULT_FPS, VIDEO_SUFFIXES, is_video_path
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -164,7 +163,8 @@ def add_commands(sub) -> None:
     # A webcam frames faces within a metre or two: MediaPipe's short-range model
     # is made for that and costs ~0.6 ms a frame instead of ~2.1 ms.
     p.add_argument("--detector", default=LIVE_DETECTOR,
-                   help=f"{DETECTORS}; blazeface:short (default here) is made for faces within ~2 m of the camera")
+                   help="'blazeface:short' (default here: made for faces within ~2 m of the camera), "
+                        "'blazeface' (full range, faces up to a few metres), 'haar' or 'yunet:PATH.onnx'")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime and OpenCV threads (default: %(default)s)")
     p.add_argument("--no-display", action="store_true", help="no window: only write the timeline and outputs")
     p.add_argument("--save-dir", type=Path, help="write live-<time>_moodlens.mp4, _timeline, _summary.json, _scores.png here")
