@@ -158,6 +158,28 @@ def test_faces_are_followed_between_detections(recognizer, media):
     assert abs(boxes[-1] - boxes[0] - 66) <= 6, boxes
 
 
+def test_detection_interval_follows_the_detector():
+    fast, slow = type("Fast", (), {"fast": True})(), type("Slow", (), {"fast": False})()
+    assert VideoOptions().detection_interval(fast) == 1  # BlazeFace: every frame
+    assert VideoOptions().detection_interval(slow) == 3  # Haar: every 3rd, followed in between
+    assert VideoOptions.live().detection_interval(slow) == 8
+    assert VideoOptions(every=5).detection_interval(fast) == 5  # --every wins
+    with pytest.raises(ValueError, match="slow_every"):
+        VideoOptions(slow_every=0)
+
+
+def test_tilted_face_in_video_is_aligned_from_its_track(recognizer, media):
+    face = cv2.imread(str(media / "obama_small.jpg"))
+    big = cv2.copyMakeBorder(face, 80, 80, 80, 80, cv2.BORDER_REPLICATE)
+    c = (big.shape[1] / 2, big.shape[0] / 2)
+    tilted = cv2.warpAffine(big, cv2.getRotationMatrix2D(c, -25, 1.0), big.shape[1::-1],
+                            borderMode=cv2.BORDER_REPLICATE)
+    proc = VideoProcessor(recognizer, VideoOptions(detect_width=0, min_hits=1))
+    proc.step(Frame(0, 0.0, tilted))
+    (track,) = proc.tracker.shown()
+    assert track.angle == pytest.approx(25, abs=8)  # the crop is levelled by this much
+
+
 # ---- files end to end ------------------------------------------------------------------------
 
 
