@@ -93,14 +93,16 @@ class Report:
     def save_confusion_png(self, path: str | Path, title: str = "") -> None:
         from .errors import require
 
-        matplotlib = require("matplotlib", "train")
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        require("matplotlib", "train")
+        # A Figure without pyplot: no global backend switch (which would stop a
+        # Jupyter session's plots from showing) and nothing to close.
+        from matplotlib.figure import Figure
 
         cm = self.confusion
         rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
         k = len(self.labels)
-        fig, ax = plt.subplots(figsize=(1.1 * k + 2, 1.0 * k + 1.5))
+        fig = Figure(figsize=(1.1 * k + 2, 1.0 * k + 1.5))
+        ax = fig.subplots()
         ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
         ax.set_xticks(range(k), self.labels, rotation=45, ha="right")
         ax.set_yticks(range(k), self.labels)
@@ -114,7 +116,6 @@ class Report:
         fig.tight_layout()
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
 
 
 def show_report(rep: Report, header: str, as_json: bool, out_dir: Path | None) -> None:

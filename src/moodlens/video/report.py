@@ -104,15 +104,15 @@ def summary_text(summary: dict) -> str:
 def save_plot(target: str | Path, book: TrackBook, title: str, fps: float) -> Path:
     """Scores over time, one panel per track (the longest first). Gaps where a
     face was not shown break the lines instead of joining across them."""
-    matplotlib = require("matplotlib", "train")
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    require("matplotlib", "train")
+    from matplotlib.figure import Figure  # no pyplot: a Jupyter session's backend stays as it is
 
     from ..writers import COLOURS
 
     tracks = sorted(book.tracks.values(), key=lambda s: -s.frames)[:MAX_PLOTTED_TRACKS]
     tracks.sort(key=lambda s: s.id)
-    fig, axes = plt.subplots(len(tracks), 1, figsize=(9, 2.2 * len(tracks) + 0.6), sharex=True, squeeze=False)
+    fig = Figure(figsize=(9, 2.2 * len(tracks) + 0.6))
+    axes = fig.subplots(len(tracks), 1, sharex=True, squeeze=False)
     for ax, st in zip(axes[:, 0], tracks):
         times, scores = [], []
         for t, s in st.series:
@@ -141,5 +141,3 @@ def save_plot(target: str | Path, book: TrackBook, title: str, fps: float) -> Pa
     except BaseException:
         pending.discard()
         raise
-    finally:
-        plt.close(fig)
