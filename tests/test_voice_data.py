@@ -112,6 +112,9 @@ def test_leave_speakers_out_folds_test_each_speaker_once(tmp_path):
     assert len(tested) == len(items)
     for train, test in folds:
         assert not {i.speaker_key for i in train} & {i.speaker_key for i in test}
+    n = len({i.speaker_key for i in items})
+    with pytest.raises(DataError, match=f"{n + 1} folds but only {n} speakers"):
+        speaker_folds(items, k=n + 1)
 
 
 def test_speaker_selection_with_ranges(tmp_path):

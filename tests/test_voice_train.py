@@ -17,6 +17,7 @@ from moodlens.train.config import VoiceAugmentConfig, load_config  # noqa: E402
 from moodlens.train.export import load_checkpoint, parity  # noqa: E402
 from moodlens.train.voice import build_sets  # noqa: E402
 from moodlens.train.voice_augment import augment_voice, band_position, warp  # noqa: E402
+from moodlens.train.voice_export import Tempered  # noqa: E402
 from moodlens.train.voice_nets import build_voice_net  # noqa: E402
 from moodlens.voice.audio import FeatureSettings, features, fit_frames, silence_column  # noqa: E402
 
@@ -27,7 +28,7 @@ FLOOR = -60.0
 OFF = dict(gain_db=0.0, noise_p=0.0, speed_p=0.0, pitch_p=0.0, time_masks=0, freq_masks=0)
 
 
-@pytest.mark.parametrize("name", ["voice_cnn.yaml", "voice_crnn.yaml"])
+@pytest.mark.parametrize("name", ["voice_cnn.yaml", "voice_cnn_cv.yaml", "voice_crnn.yaml"])
 def test_shipped_recipes_validate(name):
     cfg = load_config(ROOT / "configs" / name, task="voice")
     assert cfg.task == "voice" and cfg.data.labels == ["angry", "disgust", "fear", "happy", "sad", "surprise",
@@ -112,7 +113,8 @@ def test_speed_perturbation_shortens_and_raises():
     assert abs(peak(y) - want) <= 1
 
 
-@pytest.mark.parametrize("arch, options", [("cnn", {}), ("crnn", {}), ("crnn", {"rnn": "lstm", "hidden": 16})])
+@pytest.mark.parametrize("arch, options", [("cnn", {}), ("cnn", {"pool": "attention", "utterance_norm": True}),
+                                           ("crnn", {}), ("crnn", {"rnn": "lstm", "hidden": 16})])
 def test_nets_take_feature_windows(arch, options):
     net = build_voice_net(arch, 8, 64, **options).eval()
     with torch.no_grad():
@@ -120,6 +122,17 @@ def test_nets_take_feature_windows(arch, options):
         assert net(torch.randn(1, 1, 64, 101)).shape == (1, 8)
     with pytest.raises(ValueError, match="unknown voice architecture"):
         build_voice_net("transformer", 8, 64)
+
+
+def test_utterance_norm_ignores_padding():
+    from moodlens.train.voice_nets import UtteranceNorm
+
+    x = torch.full((1, 1, 3, 6), FLOOR)
+    x[0, 0, :, 1:4] = torch.tensor([[-10.0, -20.0, -30.0]] * 3)
+    y = UtteranceNorm(FLOOR)(x)
+    assert torch.allclose(y[0, 0, :, 1:4], torch.tensor([[10.0, 0.0, -10.0]] * 3)) and (y[0, 0, :, [0, 4, 5]] == 0).all()
+    with pytest.raises(ValueError, match="pool must be"):
+        build_voice_net("cnn", 8, 64, pool="max")
 
 
 @pytest.mark.slow  # the GRU makes the dynamo export slow (tens of seconds on 2 busy cores)
@@ -164,7 +177,13 @@ def test_train_one_epoch_export_parity_and_evaluate_json(tmp_path, capsys):
     assert "## Evaluation" in onnx_path.with_suffix(".md").read_text()
     net, _ = load_checkpoint(run / "best.pt")
     x = np.random.default_rng(0).uniform(-60, 20, (4, 1, 64, 101)).astype(np.float32)
-    assert parity(net, onnx_path, x) < 1e-4
+    t = card["temperature"]  # the recipe's: the graph returns logits / t
+    assert t == load_config(ROOT / "configs" / "voice_cnn.yaml", task="voice").temperature
+    assert parity(Tempered(net, t), onnx_path, x) < 1e-4
+    tempered = tmp_path / "tempered.onnx"  # --temperature overrides the recipe's; same predictions
+    assert main(["export", "voice", str(run / "best.pt"), "--out", str(tempered), "--no-eval", "--temperature", "2"]) == 0
+    assert json.loads(tempered.with_suffix(".json").read_text())["temperature"] == 2.0
+    np.testing.assert_allclose(load_onnx(tempered, task="voice").run(x) * 2, model.run(x) * t, rtol=1e-4, atol=1e-4)
 
     capsys.readouterr()
     code = main(["evaluate", "voice", "--model", str(onnx_path), "--data", str(corpus), "--corpus", "ravdess", "--json",
@@ -194,3 +213,60 @@ def test_evaluate_needs_a_corpus_and_names_an_empty_folder(tmp_path, tiny_voice_
     touch(tmp_path, ["unrelated.wav"])
     assert main(["evaluate", "voice", "--model", str(tiny_voice_onnx), "--data", str(tmp_path), "--corpus", "tess"]) == 2
     assert f"{tmp_path}: not a TESS folder" in capsys.readouterr().err
+
+
+# --- speaker-independent cross-validation, calibration -----------------------------
+
+from moodlens.train.voice_cv import (check_speakers, cross_validate, ece, fit_temperature,  # noqa: E402
+                                     main as cv_main, softmax, speaker_blocks)
+
+
+def test_speaker_blocks_are_contiguous_in_natural_order():
+    blocks = speaker_blocks([str(i) for i in range(16, 0, -1)], 4)
+    assert blocks == [["1", "2", "3", "4"], ["5", "6", "7", "8"], ["9", "10", "11", "12"], ["13", "14", "15", "16"]]
+    assert speaker_blocks(["03", "1", "2", "10", "DC"], 2) == [["1", "2", "3"], ["10", "DC"]]
+    with pytest.raises(DataError, match="5 folds but only 4 speaker"):
+        speaker_blocks(["1", "2", "3", "4"], 5)
+    with pytest.raises(DataError, match="2 or more folds"):
+        speaker_blocks(["1", "2"], 1)
+
+
+def test_check_speakers_names_missing_ones(tmp_path):
+    from moodlens.data.speech import load_speech_corpus
+
+    items = load_speech_corpus("ravdess", ravdess_corpus(tmp_path / "r", actors=(1, 2), seconds=0.5))
+    assert len(check_speakers(items, ["01-02"], "x")) == 16
+    with pytest.raises(DataError, match=r"x: speaker\(s\) 3, 7 not in the data; present: 1, 2"):
+        check_speakers(items, ["01-03", 7], "x")
+
+
+def test_temperature_and_ece():
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2, (4000, 5))
+    p = softmax(true_logits)
+    y = np.array([rng.choice(5, p=row) for row in p])  # labels drawn from the model: calibrated at T = 1
+    assert abs(fit_temperature(3 * true_logits, y) - 3) < 0.3  # over-confident by 3x: T ~ 3 undoes it
+    assert ece(p, y) < 0.03 < ece(softmax(3 * true_logits), y)
+    assert ece(np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([0, 1])) == pytest.approx(0.5)
+
+
+def test_cross_validation_runs_folds_and_reports(tmp_path, capsys):
+    corpus = ravdess_corpus(tmp_path / "ravdess", actors=(1, 2, 3, 4), seconds=0.5)
+    sets = [f"data.train=[{{corpus: ravdess, path: {corpus}}}]", "model.options={widths: [4, 4, 4, 4]}",
+            "optim.epochs=1", "optim.batch_size=8", "optim.threads=1", "features.clip_seconds=0.5",
+            "augment.mixup_alpha=0.4"]
+    cfg = load_config(None, sets, task="voice")
+    summary = cross_validate(cfg, folds=2, speakers=["01-04"], out_dir=tmp_path / "cv", cache_dir=tmp_path / "feat")
+    assert [r["speakers"] for r in summary["folds_result"]] == [["1", "2"], ["3", "4"]]
+    assert [r["n"] for r in summary["folds_result"]] == [16, 16]
+    assert 0 <= summary["accuracy_mean"] <= 1 and summary["temperature"] > 0 and len(summary["pooled_recall"]) == 8
+    assert json.loads((tmp_path / "cv" / "summary.json").read_text())["folds"] == 2
+    assert "mean ± std" in capsys.readouterr().out
+    assert len(list((tmp_path / "feat").glob("features-*.npz"))) == 1  # computed once, reused by a second run
+    args = ["--out", str(tmp_path / "cv2"), "--cache", str(tmp_path / "feat")] + sum([["--set", s] for s in sets], [])
+    assert cv_main(args + ["--folds", "5", "--speakers", "01-04"]) == 2
+    assert "5 folds but only 4 speaker(s)" in capsys.readouterr().out
+    assert cv_main(args + ["--speakers", "01-05"]) == 2
+    assert "speaker(s) 5 not in the data" in capsys.readouterr().out
+    assert cv_main(args + ["--corpus", "savee"]) == 2
+    assert "data.train has no savee corpus" in capsys.readouterr().out

@@ -99,6 +99,8 @@ def add_export_options(p) -> None:
     p.add_argument("--int8", action="store_true", help="voice: quantise to int8 (voice models are fp32 by default)")
     p.add_argument("--no-eval", action="store_true",
                    help="voice: skip evaluating the exported model on the recipe's validation speakers")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="voice: divide the logits by this in the exported graph (default: the recipe's temperature)")
 
 
 def run_export_voice(args) -> int:
@@ -106,7 +108,7 @@ def run_export_voice(args) -> int:
 
     command = "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
     card = export_voice_model(args.checkpoint, args.out, int8=args.int8, name=args.name, command=command,
-                              evaluate=not args.no_eval)
+                              evaluate=not args.no_eval, temperature=args.temperature)
     print(f"wrote {args.out} ({card['size_bytes'] / 1e6:.2f} MB, {card['format']}); "
           f"torch vs ONNX max |diff| {card['torch_onnx_max_abs_diff']:.2e}")
     if "evaluation" in card:

@@ -119,7 +119,9 @@ def speaker_folds(items: list[SpeechItem], k: int = 5) -> list[tuple[list[Speech
     keys = sorted({i.speaker_key for i in items})
     if len(keys) < 2:
         raise DataError(f"leave-speakers-out needs two or more speakers, found {len(keys)}")
-    k = min(k, len(keys))
+    if k > len(keys):
+        raise DataError(f"{k} folds but only {len(keys)} speakers ({', '.join(keys)}); "
+                        f"every fold must hold out at least one speaker")
     folds = [set(keys[j::k]) for j in range(k)]
     return [([i for i in items if i.speaker_key not in f], [i for i in items if i.speaker_key in f]) for f in folds]
 

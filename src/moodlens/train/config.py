@@ -139,6 +139,7 @@ class VoiceAugmentConfig:
     time_mask_frames: int = 25  # longest time mask, frames (10 ms each)
     freq_masks: int = 2  # SpecAugment frequency masks per clip
     freq_mask_bands: int = 8  # widest frequency mask, bands
+    mixup_alpha: float = 0.0  # mixup of whole batches (inputs and targets), Beta(a, a); 0 = off
 
 
 @dataclass
@@ -153,6 +154,7 @@ class VoiceTrainConfig:
         epochs=60, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05, warmup_epochs=2.0,
         class_weights="balanced", ema_decay=0.99))
     augment: VoiceAugmentConfig = field(default_factory=VoiceAugmentConfig)
+    temperature: float = 1.0  # the exported graph returns logits / temperature (calibration; fit by moodlens.train.voice_cv)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

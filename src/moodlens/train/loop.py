@@ -129,11 +129,14 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, train: Split, val: Split, num_classes: int,
-                 to_input: Callable, augment: Callable | None, card: dict, val_to_input: Callable | None = None):
+                 to_input: Callable, augment: Callable | None, card: dict, val_to_input: Callable | None = None,
+                 mixup: float = 0.0, save: bool = True):
         self.cfg, self.o = cfg, cfg.optim
         self.train, self.val, self.k = train, val, num_classes
         self.to_input, self.augment, self.card = to_input, augment, card
         self.val_to_input = val_to_input or to_input
+        self.mixup = mixup  # Beta(a, a) mixing of inputs and targets per batch (Zhang et al. 2018); 0 = off
+        self.save = save  # False: no checkpoints, logs or plots (cross-validation folds)
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         if self.o.threads:
@@ -177,7 +180,7 @@ class Trainer:
     def fit(self) -> dict:
         from tqdm import tqdm
 
-        writer = _tensorboard(self.out)
+        writer = _tensorboard(self.out) if self.save else None
         steps_per_epoch = math.ceil(len(self.train.y) / self.o.batch_size)
         total, warmup = self.o.epochs * steps_per_epoch, int(self.o.warmup_epochs * steps_per_epoch)
         started = time.time()
@@ -196,10 +199,11 @@ class Trainer:
                     self.best, self.stale = val["val_acc"], 0
                 else:
                     self.stale += 1
-                self._save("last.pt")
-                if improved:
-                    self._save("best.pt")
-                self._log(row, writer)
+                if self.save:
+                    self._save("last.pt")
+                    if improved:
+                        self._save("best.pt")
+                    self._log(row, writer)
                 per_epoch = (time.time() - started) / (self.epoch - done_at_start)
                 eta = per_epoch * (self.o.epochs - self.epoch)
                 print(f"epoch {self.epoch}/{self.o.epochs} train_loss {train_loss:.4f} train_acc {train_acc:.4f} "
@@ -234,9 +238,17 @@ class Trainer:
                 x = x.contiguous(memory_format=torch.channels_last)
             for g in self.opt.param_groups:
                 g["lr"] = lr_at(self.epoch * steps + i, total, warmup, self.o)
+            lam, partner = 1.0, None
+            if self.mixup > 0:
+                lam = float(np.random.beta(self.mixup, self.mixup))
+                lam = max(lam, 1 - lam)  # the first clip dominates: its label counts for accuracy
+                partner = torch.randperm(len(y), generator=self.gen)
+                x = lam * x + (1 - lam) * x[partner]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.o.bf16):
                 logits = self.model(x)
                 loss = loss_fn(logits, y, self.o, self.weights)
+                if partner is not None:
+                    loss = lam * loss + (1 - lam) * loss_fn(logits, y[partner], self.o, self.weights)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()

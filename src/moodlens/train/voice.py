@@ -196,7 +196,7 @@ def train_voice(cfg: VoiceTrainConfig, resume: bool = False) -> dict:
         net, cfg, train, val, len(labels),
         lambda idx: window_batch(train_cache, idx, s, random=cfg.augment.shift),
         lambda x, gen: augment_voice(x, cfg.augment, s, gen), card,
-        val_to_input=lambda idx: window_batch(val_cache, idx, s, random=False),
+        val_to_input=lambda idx: window_batch(val_cache, idx, s, random=False), mixup=cfg.augment.mixup_alpha,
     )
     last = out / "last.pt"
     if resume:

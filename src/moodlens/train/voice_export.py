@@ -59,10 +59,25 @@ def clip_latency_ms(model_path: Path, wave: np.ndarray, runs: int = 30) -> float
     return 1000 * statistics.median(times[3:])
 
 
+class Tempered(torch.nn.Module):
+    """A net whose logits are divided by a fixed temperature (calibration baked into the graph)."""
+
+    def __init__(self, net: torch.nn.Module, temperature: float):
+        super().__init__()
+        self.net, self.temperature = net, float(temperature)
+
+    def forward(self, x):
+        return self.net(x) / self.temperature
+
+
 def export_voice_model(checkpoint: str | Path, out: str | Path, int8: bool = False, name: str | None = None,
-                       command: str = "", evaluate: bool = True) -> dict:
+                       command: str = "", evaluate: bool = True, temperature: float | None = None) -> dict:
     """Export a voice checkpoint; evaluate the exported file on the recipe's
-    validation speakers; write the card (metadata, ``<out>.json``, ``<out>.md``)."""
+    validation speakers; write the card (metadata, ``<out>.json``, ``<out>.md``).
+
+    ``temperature`` (default: the recipe's ``temperature``) divides the logits
+    inside the exported graph: it calibrates the probabilities without
+    changing any prediction."""
     from ..voice.audio import read_wave
     from ..voice.evaluation import evaluate_voice
     from ..voice.recognizer import VoiceRecognizer
@@ -74,15 +89,22 @@ def export_voice_model(checkpoint: str | Path, out: str | Path, int8: bool = Fal
     if cfg.task != "voice":
         raise DataError(f"{checkpoint}: a {cfg.task} checkpoint; use `moodlens export {cfg.task}`")
     s = cfg.features
+    temperature = cfg.temperature if temperature is None else float(temperature)
+    if not temperature > 0:
+        raise DataError(f"temperature must be positive, not {temperature}")
+    if temperature != 1.0:
+        net = Tempered(net, temperature).eval()
     corpora = sorted({c.corpus for c in cfg.data.train})
     card = dict(state["card"])
     card.update({
         "name": name or cfg.name,
         "architecture": {"arch": cfg.model.arch, "options": cfg.model.options},
         "training": {"config": state["config"], "epochs_run": state["epoch"], "best_val_acc_torch": state["best"],
-                     "weights": "EMA" if state.get("ema") is not None else "raw"},
+                     "weights": "EMA" if state.get("ema") is not None else "raw",
+                     "selected_on_val": Path(checkpoint).name != "last.pt"},
         "data_terms": " ".join(VOICE_DATA_TERMS.get(c, c) for c in corpora),
         "format": "int8 static QDQ (per-channel)" if int8 else "float32",
+        "temperature": temperature,
         "reproduce": command,
     })
     meta = {"task": "voice", "labels": card["labels"], "input": card["input"], "card": card}
@@ -115,7 +137,9 @@ def export_voice_model(checkpoint: str | Path, out: str | Path, int8: bool = Fal
         card["evaluation"] = {
             "data": f"{', '.join(sorted({c.corpus for c in cfg.data.val}) or corpora)} held-out speakers "
                     f"{', '.join(speakers)} ({rep.n} clips)",
-            "split_role": "whole speakers never trained on; the same speakers selected the best epoch",
+            "split_role": "whole speakers never trained on; the same speakers selected the best epoch"
+                          if card["training"]["selected_on_val"] else
+                          "whole speakers never trained on; nothing was selected on them (weights of the last epoch)",
             "accuracy": rep.accuracy, "uar": rep.uar, "macro_f1": rep.macro_f1, "n": rep.n,
             "per_class": rep.per_class(), "confusion_matrix": rep.confusion.tolist(),
             "failed": rep.extra["failed"], "dropped": rep.extra["dropped"],
@@ -140,12 +164,15 @@ def voice_card_markdown(card: dict) -> str:
         f"- Network: {arch['arch']} {json.dumps(arch['options'])}, {card['parameters'] / 1e6:.2f} M parameters, "
         f"{card['format']}, {card['size_bytes'] / 1e6:.2f} MB",
         f"- Trained by moodlens on {card['data']['train_count']} clips from speakers "
-        f"{', '.join(card['data']['train_speakers'])}; best of {train['epochs_run']} epochs chosen on "
-        f"{card['data']['val_count']} clips of speakers {', '.join(card['data']['val_speakers'])}; "
+        f"{', '.join(card['data']['train_speakers'])}; "
+        + (f"best of {train['epochs_run']} epochs chosen on " if train.get("selected_on_val", True) else
+           f"weights after the last of {train['epochs_run']} epochs (fixed in advance), validated on ")
+        + f"{card['data']['val_count']} clips of speakers {', '.join(card['data']['val_speakers'])}; "
         f"exported weights: {train['weights']}",
         f"- Labels not predicted, dropped from training: {card['data'].get('dropped_labels') or 'none'}",
         f"- Data terms: {card['data_terms']}",
         f"- torch vs ONNX max |logit difference|: {card['torch_onnx_max_abs_diff']:.1e}",
+        f"- Softmax temperature (logits divided by it inside the graph): {card.get('temperature', 1.0):.3g}",
         "",
     ]
     ev = card.get("evaluation")

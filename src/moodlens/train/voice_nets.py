@@ -41,19 +41,40 @@ def stage(cin: int, cout: int, pool: tuple[int, int], convs: int = 2) -> nn.Sequ
     return nn.Sequential(*layers, nn.MaxPool2d(pool))
 
 
+class UtteranceNorm(nn.Module):
+    """Per-utterance mean normalisation (cepstral mean normalisation on log-mels):
+    each band minus its mean over the clip's real frames, so a speaker's or a
+    microphone's spectral tilt is removed. Padding frames (digital silence, at
+    ``floor``) are left out of the mean and set to zero."""
+
+    def __init__(self, floor: float = -60.0):
+        super().__init__()
+        self.floor = floor
+
+    def forward(self, x):  # (N, 1, F, T)
+        real = (x > self.floor + 1e-3).any(dim=2, keepdim=True).to(x.dtype)  # (N, 1, 1, T)
+        mean = (x * real).sum(dim=3, keepdim=True) / real.sum(dim=3, keepdim=True).clamp(min=1)
+        return (x - mean) * real
+
+
 class VoiceCNN(nn.Module):
     def __init__(self, num_classes: int, n_features: int = 64, widths: tuple[int, ...] = (16, 32, 64, 128),
-                 dropout: float = 0.3):
+                 dropout: float = 0.3, pool: str = "meanmax", utterance_norm: bool = False):
         super().__init__()
+        if pool not in ("meanmax", "attention"):
+            raise ValueError(f"pool must be meanmax or attention, not {pool!r}")
+        self.utt = UtteranceNorm() if utterance_norm else nn.Identity()
         self.norm = BandNorm(n_features)
         stages = [stage(1, widths[0], (2, 2), convs=1)]  # one cheap conv at full resolution
         stages += [stage(a, b, (2, 2)) for a, b in zip(widths[:-1], widths[1:])]
         self.features = nn.Sequential(*stages)
+        self.attend = AttentionPool(widths[-1]) if pool == "attention" else None
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * widths[-1], num_classes))
 
     def forward(self, x):
-        h = self.features(self.norm(x)).mean(dim=2)  # (N, C, T'): average over frequency
-        return self.head(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
+        h = self.features(self.norm(self.utt(x))).mean(dim=2)  # (N, C, T'): average over frequency
+        first = h.mean(dim=2) if self.attend is None else self.attend(h.transpose(1, 2))
+        return self.head(torch.cat([first, h.amax(dim=2)], dim=1))
 
 
 class AttentionPool(nn.Module):
