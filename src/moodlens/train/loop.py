@@ -294,13 +294,11 @@ def _tensorboard(out: Path):
 
 def plot_curves(history: list[dict], path: Path) -> None:
     """Accuracy and loss per epoch, train vs validation, as one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: a Jupyter session's backend stays as it is
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_acc, ax_loss = fig.subplots(1, 2)
     ax_acc.plot(epochs, [h["train_acc"] for h in history], label="train")
     ax_acc.plot(epochs, [h["val_acc"] for h in history], label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
@@ -313,4 +311,3 @@ def plot_curves(history: list[dict], path: Path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
