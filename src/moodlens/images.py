@@ -53,13 +53,29 @@ def image_kind(head: bytes) -> str | None:
     return None
 
 
-def looks_like_image(path: Path) -> bool:
-    """True when the file's first bytes are those of an image format."""
+def file_image_kind(path: str | Path) -> str | None:
+    """:func:`image_kind` of a file's first bytes; None when it cannot be read."""
     try:
         with open(path, "rb") as fh:
-            return image_kind(fh.read(32)) is not None
+            return image_kind(fh.read(32))
     except OSError:
-        return False
+        return None
+
+
+def looks_like_image(path: Path) -> bool:
+    """True when the file's first bytes are those of an image format."""
+    return file_image_kind(path) is not None
+
+
+def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy no larger than ``max_side`` on its longer side (INTER_AREA), and
+    the scale applied (1.0 when it already fits; then the image itself)."""
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))  # a 2x20000 image keeps 1 row
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return image, scale
 
 
 _native_stderr_lock = threading.Lock()
@@ -127,7 +143,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def decode_image(data: bytes, source: str = "<bytes>") -> np.ndarray:
     if image_kind(data[:32]) == "heic":
-        return to_bgr8(_decode_heic(data, source), source)
+        return _decode_heic(data, source)
     buf = np.frombuffer(data, dtype=np.uint8)
     image = None
     if buf.size:
@@ -155,12 +171,7 @@ def _decode_heic(data: bytes, source: str) -> np.ndarray:
 
 def is_animated_gif(path: str | Path) -> bool:
     """A GIF with more than one frame (played as a video by ``moodlens face``)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            if image_kind(fh.read(32)) != "gif":
-                return False
-    except OSError:
+    if file_image_kind(path) != "gif":
         return False
     with quiet_native_stderr():
         cap = cv2.VideoCapture(str(path))

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..errors import MissingExtraError, ModelError
+from ..images import shrink
 from ..results import Box
 from . import DETECTORS
 from .blazeface import BlazeFaceDetector, Detection
@@ -45,15 +46,6 @@ class FaceDetector(Protocol):
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-
-
-def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    h, w = image.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))  # a 2x20000 image keeps 1 row
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return image, scale
 
 
 @dataclass
@@ -80,7 +72,7 @@ class HaarDetector:
             raise ModelError(f"{path}: cannot load Haar cascade")
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        gray, scale = _downscale(to_gray(image), self.max_side)
+        gray, scale = shrink(to_gray(image), self.max_side)
         gray = cv2.equalizeHist(gray)
         found = self._clf.detectMultiScale(
             gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
@@ -107,7 +99,7 @@ class YuNetDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         bgr = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        small, scale = _downscale(bgr, self.max_side)
+        small, scale = shrink(bgr, self.max_side)
         self._det.setInputSize((small.shape[1], small.shape[0]))
         _, faces = self._det.detect(small)
         if faces is None:

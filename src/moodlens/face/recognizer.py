@@ -19,7 +19,7 @@ from ..errors import MoodlensError
 from ..images import read_image, to_bgr8
 from ..registry import load_model
 from ..results import Box, FaceResult, ImageResult
-from .blazeface import BlazeFaceDetector, Detection
+from .blazeface import Detection
 from .detect import FaceDetector, make_detector, to_gray
 
 FACE_SIZE = 48  # model input side, pixels
@@ -27,13 +27,11 @@ FACE_SIZE = 48  # model input side, pixels
 # How FER-2013 crops frame a face relative to a detector's box (crop side /
 # box side, crop centre shift / box height), measured by running the detector
 # on padded, upscaled FER-2013 faces (benchmarks/crop_geometry.py). Cropping
-# photos the same way feeds the model faces framed as in training.
-# Haar (604 faces): 1.03 box sides, centred (median shifts below 0.5%).
+# photos the same way feeds the model faces framed as in training. A detector
+# with other boxes says so in its ``crop_geometry`` (BlazeFace does); these are
+# Haar's (604 faces): 1.03 box sides, centred (median shifts below 0.5%).
 CROP_SCALE = 1.03
 CROP_SHIFT_Y = 0.0
-# BlazeFace, full range (541 faces): its box is tighter and sits a little low
-# on the face, so the crop is 1.13 box sides, centred 3.5% of a box above it.
-BLAZEFACE_CROP = (1.13, -0.035)
 
 # Faces whose eye line is tilted by less than this are not rotated: FER-2013's
 # own faces lean a median 4.8 degrees (quartiles 2-10, crop_geometry.py), and
@@ -99,9 +97,8 @@ class FaceRecognizer:
         self.detector = make_detector(detector)
         self.align = align
         self.align_min_degrees = ALIGN_MIN_DEGREES
-        # Crop framing for this detector's boxes (see CROP_SCALE, BLAZEFACE_CROP).
-        self.crop_scale, self.crop_shift_y = (
-            BLAZEFACE_CROP if isinstance(self.detector, BlazeFaceDetector) else (CROP_SCALE, CROP_SHIFT_Y))
+        # Crop framing for this detector's boxes (see CROP_SCALE).
+        self.crop_scale, self.crop_shift_y = getattr(self.detector, "crop_geometry", (CROP_SCALE, CROP_SHIFT_Y))
 
     def fork(self) -> "FaceRecognizer":
         """A recogniser for another thread: the same model (ONNX Runtime sessions
