@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from moodlens.data.speech import (drop_duplicates, expand_speakers, label_counts, load_speech_corpus, select_speakers,
-                                  speaker_folds, speaker_split)
+                                  speaker_split)
 from moodlens.errors import DataError
 
 from voicekit import RAVDESS, touch
@@ -102,19 +102,6 @@ def test_speaker_split_holds_out_whole_speakers(tmp_path):
     assert {i.speaker_key for i in val} == {"ravdess:07", "ravdess:08", "savee:KL"}
     with pytest.raises(DataError, match="only one speaker"):
         speaker_split([i for i in items if i.speaker == "DC"])
-
-
-def test_leave_speakers_out_folds_test_each_speaker_once(tmp_path):
-    items = _items(tmp_path)
-    folds = speaker_folds(items, k=4)
-    tested = [i.speaker_key for _, test in folds for i in test]
-    assert sorted(set(tested)) == sorted({i.speaker_key for i in items})
-    assert len(tested) == len(items)
-    for train, test in folds:
-        assert not {i.speaker_key for i in train} & {i.speaker_key for i in test}
-    n = len({i.speaker_key for i in items})
-    with pytest.raises(DataError, match=f"{n + 1} folds but only {n} speakers"):
-        speaker_folds(items, k=n + 1)
 
 
 def test_speaker_selection_with_ranges(tmp_path):

@@ -114,18 +114,6 @@ def speaker_split(items: list[SpeechItem], val_speakers: Iterable[str] | None = 
     return train, val
 
 
-def speaker_folds(items: list[SpeechItem], k: int = 5) -> list[tuple[list[SpeechItem], list[SpeechItem]]]:
-    """Leave-speakers-out cross-validation: k (train, test) pairs, each speaker tested once."""
-    keys = sorted({i.speaker_key for i in items})
-    if len(keys) < 2:
-        raise DataError(f"leave-speakers-out needs two or more speakers, found {len(keys)}")
-    if k > len(keys):
-        raise DataError(f"{k} folds but only {len(keys)} speakers ({', '.join(keys)}); "
-                        f"every fold must hold out at least one speaker")
-    folds = [set(keys[j::k]) for j in range(k)]
-    return [([i for i in items if i.speaker_key not in f], [i for i in items if i.speaker_key in f]) for f in folds]
-
-
 def drop_duplicates(items: list[SpeechItem]) -> tuple[list[SpeechItem], list[tuple[Path, Path]]]:
     """Remove byte-identical files (RAVDESS Actor_07 has one take under two names).
 

@@ -35,6 +35,7 @@ from ..data.speech import (SpeechItem, drop_duplicates, expand_speakers, load_sp
                            select_speakers)
 from ..errors import DataError
 from ..io import atomic_path
+from ..runtime import softmax
 from .config import CorpusSpec, VoiceTrainConfig, load_config
 from .loop import Split, Trainer, predict_logits, uar
 from .voice import FeatureCache, cached_features, map_labels, window_batch
@@ -96,12 +97,6 @@ def merge_caches(caches: list[FeatureCache]) -> FeatureCache:
 
 
 # --- calibration ---------------------------------------------------------------
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
 
 def ece(probs: np.ndarray, true: np.ndarray, bins: int = 15) -> float:
     """Expected calibration error: |accuracy - confidence| over equal-width confidence bins, weighted by count."""
