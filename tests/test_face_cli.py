@@ -112,3 +112,35 @@ def test_crop_at_the_edge_is_padded_square():
     assert crop.shape == (40, 40)
     x = face_input([crop])
     assert x.shape == (1, 1, 48, 48) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+
+
+def test_engine_options_are_checked_before_anything_runs(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["face", "x.jpg", "--engine", "spark"])
+    assert exc.value.code == 2 and "invalid choice: 'spark' (choose from 'local', 'ray')" in capsys.readouterr().err
+    code, _, err = run_cli(capsys, "face", "x.jpg", "--address", "auto")
+    assert code == 2 and err == "error: --address and --workers are for --engine ray\n"
+    code, _, err = run_cli(capsys, "face", "x.jpg", "--engine", "ray", "--workers", "0")
+    assert code == 2 and "--workers 0: must be at least 1" in err
+
+
+def test_save_dir_resumes_images_and_prints_the_same(tmp_path, capsys, face_model, media):
+    blank = tmp_path / "in" / "blank.png"
+    blank.parent.mkdir()
+    cv2.imwrite(str(blank), np.full((100, 100), 90, np.uint8))
+    (tmp_path / "in" / "obama_small.jpg").write_bytes((media / "obama_small.jpg").read_bytes())
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    args = ["face", str(tmp_path / "in"), "--model", face_model, "--save-dir", str(tmp_path / "out")]
+    code, first, err = run_cli(capsys, *args, "--format", "csv")
+    assert code == 1 and "already done" not in err
+    sidecar = tmp_path / "out" / "obama_small_moodlens.json"
+    mtime = sidecar.stat().st_mtime_ns
+    code, again, err = run_cli(capsys, *args, "--format", "csv")
+    assert code == 1 and again == first and "note: 2 images already done" in err
+    assert sidecar.stat().st_mtime_ns == mtime
+    # another model or --overwrite: done again
+    code, _, err = run_cli(capsys, *args, "--overwrite")
+    assert "already done" not in err and sidecar.stat().st_mtime_ns != mtime
+    stored = json.loads(sidecar.read_text())
+    assert stored["settings"]["detect"] is True and stored["settings"]["model"].startswith("sha256:")
+    assert stored["result"]["source"] == str(tmp_path / "in" / "obama_small.jpg")

@@ -123,6 +123,28 @@ def test_export_parity_metadata_and_int8(recipe, tmp_path, capsys):
     assert np.abs(int8_logits - fp32_logits).max() < 0.5
 
 
+def test_export_fits_a_temperature_on_validation_rows(recipe, tmp_path, capsys):
+    _, args = recipe
+    assert main(["train", "face", *args, "--set", "optim.epochs=1"]) == 0
+    data = args[1].split("=", 1)[1]
+    out = tmp_path / "calibrated.onnx"
+    plain = tmp_path / "plain.onnx"
+    common = ["--fp32", "--eval-data", data, "--calibration-data", data]
+    assert main(["export", "face", str(tmp_path / "run" / "best.pt"), "--out", str(out), "--temperature", "auto",
+                 *common]) == 0
+    assert main(["export", "face", str(tmp_path / "run" / "best.pt"), "--out", str(plain), *common]) == 0
+    cal = json.loads(out.with_suffix(".json").read_text())["calibration"]
+    assert cal["fitted_on"].startswith("validation rows") and cal["test_usage"] == "PublicTest"
+    assert cal["val_ece_after"] <= cal["val_ece_before"] + 1e-9  # the fit minimises NLL there, ECE follows
+    assert out.with_suffix(".reliability.png").stat().st_size > 0
+    assert "## Calibration" in out.with_suffix(".md").read_text()
+    x = np.random.default_rng(2).random((4, 1, 48, 48), dtype=np.float32)  # the graph divides by T
+    np.testing.assert_allclose(load_onnx(out).run(x) * cal["temperature"], load_onnx(plain).run(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(SystemExit):
+        main(["export", "voice", str(tmp_path / "run" / "best.pt"), "--out", str(out), "--temperature", "x"])
+    assert "expected a number or auto" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("arch, options", [
     ("baseline", {}), ("resnet", {}), ("vgg", {"width": 0.25}), ("mobilenetv2", {"width": 0.5}),
 ])

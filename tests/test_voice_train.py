@@ -114,7 +114,8 @@ def test_speed_perturbation_shortens_and_raises():
 
 
 @pytest.mark.parametrize("arch, options", [("cnn", {}), ("cnn", {"pool": "attention", "utterance_norm": True}),
-                                           ("crnn", {}), ("crnn", {"rnn": "lstm", "hidden": 16})])
+                                           ("crnn", {}), ("crnn", {"rnn": "lstm", "hidden": 16}),
+                                           ("cnn", {"deltas": True}), ("crnn", {"deltas": True, "utterance_norm": True})])
 def test_nets_take_feature_windows(arch, options):
     net = build_voice_net(arch, 8, 64, **options).eval()
     with torch.no_grad():
@@ -122,6 +123,21 @@ def test_nets_take_feature_windows(arch, options):
         assert net(torch.randn(1, 1, 64, 101)).shape == (1, 8)
     with pytest.raises(ValueError, match="unknown voice architecture"):
         build_voice_net("transformer", 8, 64)
+
+
+def test_deltas_are_librosas_and_export_with_parity(tmp_path):
+    from moodlens.train.export import export_onnx
+    from moodlens.train.voice_nets import Deltas
+
+    librosa = pytest.importorskip("librosa")
+    x = np.random.default_rng(0).normal(size=(1, 1, 8, 40)).astype(np.float32)
+    d = Deltas()(torch.from_numpy(x)).numpy()
+    assert d.shape == (1, 3, 8, 40) and np.array_equal(d[0, 0], x[0, 0])
+    np.testing.assert_allclose(d[0, 1], librosa.feature.delta(x[0, 0], width=5, mode="nearest"), atol=1e-5)
+    net = build_voice_net("cnn", 8, 64, widths=(4, 4, 4, 4), deltas=True).eval()
+    path = tmp_path / "deltas.onnx"
+    export_onnx(net, torch.randn(2, 1, 64, 101) * 10 - 30, path, {"task": "voice", "labels": [], "input": {}})
+    assert parity(net, path, np.random.default_rng(1).uniform(-60, 20, (3, 1, 64, 101)).astype(np.float32)) < 1e-4
 
 
 def test_utterance_norm_ignores_padding():

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from .cli_analyze import add_analyze as _add_analyze
+from .cli_ray import add_engine_options, check_engine_options, run_ray
 from .cli_serve import add_serve as _add_serve
+from .cli_tune import add_tune as _add_tune
 from .cli_video import VIDEO_SUFFIXES, add_video_options, is_video_path, run_videos
 from .cli_video import add_commands as _add_video_commands
 from .cli_voice import add_evaluate_options as _add_voice_evaluate_options  # voice: cli_voice.py
@@ -36,10 +39,11 @@ def _add_face(sub) -> None:
     p.add_argument("--no-detect", action="store_true", help="inputs are face crops already: classify the whole image")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format (json = JSON lines)")
     p.add_argument("--save-dir", type=Path,
-                   help="write annotated copies of the images here, and each video's annotated MP4, timeline, "
-                        "summary and plot")
+                   help="write annotated copies of the images (and a _moodlens.json result beside each, so a rerun "
+                        "skips them) here, and each video's annotated MP4, timeline, summary and plot")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default: %(default)s)")
     add_video_options(p)
+    add_engine_options(p)  # --engine local|ray, --address, --workers (cli_ray.py)
     p.set_defaults(run=_run_face)
 
 
@@ -48,6 +52,7 @@ def _run_face(args) -> int:
     from .registry import model_path
 
     model_path(args.model, "face")  # an unknown model name is a usage error, whatever the inputs
+    check_engine_options(args)
     # Videos, animated GIFs (and, with --frames, folders of frames) go to cli_video; images stay here.
     frame_dirs = [Path(i) for i in args.inputs if args.frames and Path(i).is_dir()]
     skipped: list[str] = []
@@ -63,6 +68,8 @@ def _run_face(args) -> int:
     if not images and not videos:
         print("error: no input files", file=sys.stderr)
         return EXIT_FATAL
+    if args.engine == "ray":
+        return run_ray(args, images, videos, problems)
     codes = [_run_images(args, images, problems) if images else (EXIT_SOME_FAILED if problems else EXIT_OK)]
     if videos:
         codes.append(run_videos(args, videos))
@@ -71,29 +78,26 @@ def _run_face(args) -> int:
 
 def _run_images(args, files, problems) -> int:
     from .face.recognizer import FaceRecognizer
-    from .images import read_image
-    from .writers import draw_faces, make_writer, save_image
+    from .image_batch import output_stems, process_image, report
+    from .writers import make_writer
 
     recognizer = FaceRecognizer(model=args.model, detector=args.detector, threads=args.threads)
     writer = make_writer(args.format, recognizer.labels)
-    failed = len(problems)
+    failed, skipped = len(problems), 0
     show_progress = sys.stderr.isatty() and len(files) > 1
-    for i, path in enumerate(files, start=1):
+    for i, (path, stem) in enumerate(zip(files, output_stems(files)), start=1):
         if show_progress:  # a terminal gets a live counter; logs and pipes stay clean
             print(f"\r[{i}/{len(files)}] {path.name[:60]:<60}", end="", file=sys.stderr, flush=True)
-        result = recognizer.predict_file(path, detect=not args.no_detect)
+        # with --save-dir: annotated copy + result sidecar; an image done before is not redone
+        result, done_before = process_image(recognizer, path, stem, args.save_dir, detect=not args.no_detect,
+                                            overwrite=args.overwrite)
         if show_progress:
             print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
         writer.write(result)
-        if result.error:
-            failed += 1
-            continue
-        if args.save_dir is not None:
-            target = args.save_dir / f"{path.stem}_moodlens{path.suffix if path.suffix.lower() in ('.jpg', '.jpeg', '.png') else '.png'}"
-            save_image(target, draw_faces(read_image(path), result.faces))
+        failed += bool(result.error)
+        skipped += done_before
     writer.close()
-    if failed:
-        print(f"{failed} of {len(files) + len(problems)} inputs failed", file=sys.stderr)
+    report(failed, len(files) + len(problems), skipped, args.save_dir)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
@@ -133,9 +137,45 @@ def _run_train(args) -> int:
         from .train.voice import train_voice as train
     else:
         from .train.face import train_face as train
+    from .train import distributed
+
     cfg = load_config(args.config, args.overrides, task=args.task)  # a recipe of the other task is an error
+    world = distributed.current()  # under torchrun: joins the other processes
+    if not world.is_main:  # one log: rank 0 reports for all (errors still reach stderr)
+        sys.stdout = open(os.devnull, "w")
     try:
         result = train(cfg, resume=args.resume)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        distributed.shutdown()
+    if world.is_main:
+        print(json.dumps(result))
+    return EXIT_OK
+
+
+def _add_distill(sub) -> None:
+    p = sub.add_parser("distill", help="train a student on the soft labels of teacher models ([train] extra)",
+                       description="Run the teacher checkpoints over the recipe's training rows once, cache their "
+                                   "soft labels (distill.soft_labels, or OUT_DIR/soft_labels.npz), and train the "
+                                   "student recipe on hard labels plus the teachers' distribution. Without "
+                                   "--teachers the recipe's cache is used as it is.")
+    p.add_argument("task", choices=["face"], help="what to distil")
+    p.add_argument("--teachers", nargs="+", metavar="CKPT", help="teacher training checkpoints (best.pt)")
+    p.add_argument("--config", type=Path, help="the student's recipe YAML (see configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set distill.alpha=0.7 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt with the cached soft labels")
+    p.set_defaults(run=_run_distill)
+
+
+def _run_distill(args) -> int:
+    from .train.config import load_config
+    from .train.distill import distill_face
+
+    cfg = load_config(args.config, args.overrides, task=args.task)
+    try:
+        result = distill_face(cfg, teachers=args.teachers, resume=args.resume)
     except KeyboardInterrupt:
         return 130
     print(json.dumps(result))
@@ -204,9 +244,14 @@ def _run_export(args) -> int:
     command = "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
     card = export_face_model(args.checkpoint, args.out, int8=not args.fp32, calibration_data=args.calibration_data,
                              eval_data=args.eval_data, eval_usage=args.eval_usage, name=args.name, command=command,
-                             flip_tta=args.flip_tta)
+                             flip_tta=args.flip_tta, temperature=args.temperature)
     print(f"wrote {args.out} ({card['size_bytes'] / 1e6:.1f} MB, {card['format']}); "
           f"torch vs ONNX max |diff| {card['torch_onnx_max_abs_diff']:.2e}")
+    c = card.get("calibration")
+    if c:
+        print(f"temperature {c['temperature']:.3f} ({c['fitted_on']}): ECE {c['val_ece_before']:.4f} -> "
+              f"{c['val_ece_after']:.4f} there" + (f"; on {c['test_usage']} {c['test_ece_before']:.4f} -> "
+                                                   f"{c['test_ece_after']:.4f}" if "test_usage" in c else ""))
     if "evaluation" in card:
         e = card["evaluation"]
         print(f"{e['data']}: accuracy {e['accuracy']:.4f}, macro F1 {e['macro_f1']:.4f}, "
@@ -243,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moodlens", description="Emotion recognition from faces, offline.")
     parser.add_argument("--version", action="version", version=f"moodlens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_face, _add_video_commands, _add_voice, _add_analyze, _add_serve, _add_prepare, _add_train, _add_evaluate, _add_export,
-                _add_models):
+    for add in (_add_face, _add_video_commands, _add_voice, _add_analyze, _add_serve, _add_prepare, _add_train,
+                _add_tune, _add_distill, _add_evaluate, _add_export, _add_models):
         add(sub)
     return parser
 

@@ -56,7 +56,8 @@ def add_video_options(parser: argparse.ArgumentParser, live: bool = False) -> No
         g.add_argument("--jobs", type=int, default=2, metavar="N",
                        help="videos processed at once, one process each (default: %(default)s)")
         g.add_argument("--overwrite", action="store_true",
-                       help="redo videos whose outputs in --save-dir are already complete (default: skip them)")
+                       help="redo images and videos whose outputs in --save-dir are already complete (default: "
+                            "skip them and print their stored results)")
         g.add_argument("--frames", action="store_true",
                        help="treat each folder given as the frames of one video (in name order)")
         g.add_argument("--fps", type=float, default=DEFAULT_FPS,

@@ -6,6 +6,7 @@ Like the rest of the CLI, a thin adapter over the Python API.
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 
@@ -99,12 +100,28 @@ def add_export_options(p) -> None:
     p.add_argument("--int8", action="store_true", help="voice: quantise to int8 (voice models are fp32 by default)")
     p.add_argument("--no-eval", action="store_true",
                    help="voice: skip evaluating the exported model on the recipe's validation speakers")
-    p.add_argument("--temperature", type=float, default=None,
-                   help="voice: divide the logits by this in the exported graph (default: the recipe's temperature)")
+    p.add_argument("--temperature", type=_temperature, default=None,
+                   help="divide the logits by this in the exported graph; face: `auto` fits it on the recipe's "
+                        "validation rows and adds calibration error and a reliability diagram to the card "
+                        "(default: face 1, voice the recipe's temperature)")
+
+
+def _temperature(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, not {text!r}") from None
 
 
 def run_export_voice(args) -> int:
+    from .errors import DataError
     from .train.export import export_voice_model
+
+    if args.temperature == "auto":
+        raise DataError("voice: --temperature auto is face only; a voice temperature comes from "
+                        "`python -m moodlens.train.voice_cv` (cross-validation over speakers)")
 
     command = "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
     card = export_voice_model(args.checkpoint, args.out, int8=args.int8, name=args.name, command=command,

@@ -62,6 +62,27 @@ class ImageResult:
     def ok(self) -> bool:
         return self.error is None
 
+    def to_record(self) -> dict:
+        """Every field in plain JSON types, unrounded: :meth:`from_record` gives
+        back an equal result, so a stored or remote result prints exactly as a
+        fresh one (the resume sidecars and the Ray engine rely on this)."""
+        return {"source": self.source, "error": self.error, "size": None if self.size is None else list(self.size),
+                "faces": [{"box": None if f.box is None else [int(v) for v in f.box.to_list()], "label": f.label, "score": float(f.score),
+                           "scores": {k: float(v) for k, v in f.scores.items()}, "source": f.source,
+                           "detector_score": None if f.detector_score is None else float(f.detector_score),
+                           "keypoints": None if f.keypoints is None else [[float(x), float(y)] for x, y in f.keypoints]}
+                          for f in self.faces]}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "ImageResult":
+        faces = [FaceResult(box=None if f["box"] is None else Box(*f["box"]), label=f["label"], score=f["score"],
+                            scores=dict(f["scores"]), source=f["source"], detector_score=f["detector_score"],
+                            keypoints=None if f["keypoints"] is None else tuple((x, y) for x, y in f["keypoints"]))
+                 for f in record["faces"]]
+        size = record.get("size")
+        return cls(source=record["source"], faces=faces, error=record.get("error"),
+                   size=None if size is None else (size[0], size[1]))
+
 
 @dataclass
 class Segment:

@@ -49,6 +49,11 @@ class FaceData:
             raise DataError(f"{self.source}: no rows with usage {wanted}; found {found}")
         return self.subset(mask)
 
+    def holdout(self, fraction: float, seed: int = 0) -> tuple["FaceData", "FaceData"]:
+        """(rest, held_out): ``fraction`` of the rows of each class, drawn with ``seed``."""
+        held = stratified_mask(self.labels, fraction, seed)
+        return self.subset(~held), self.subset(held)
+
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=len(self.label_names))
 
@@ -66,6 +71,24 @@ class FaceData:
                     usage=np.array([] if self.usage is None else self.usage),
                     soft=np.zeros((0, 0), np.float32) if self.soft is None else self.soft,
                 )
+
+
+def stratified_mask(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask of ``round(fraction * n_c)`` rows of every class c (at least
+    one of a class with two or more rows, so tiny data sets validate every class).
+
+    Depends only on the labels, the fraction and the seed, so a recipe's
+    validation rows are the same on every machine and every run.
+    """
+    if not 0 < fraction < 1:
+        raise DataError(f"validation fraction must be between 0 and 1, not {fraction}")
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), bool)
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        take = max(round(fraction * len(rows)), 1 if len(rows) > 1 else 0)
+        mask[rng.permutation(rows)[:take]] = True
+    return mask
 
 
 def load_npz(path: str | Path) -> FaceData:

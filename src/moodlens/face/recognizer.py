@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import MoodlensError
-from ..images import read_image, to_bgr8
+from ..errors import InputError, MoodlensError
+from ..images import decode_image, read_image, to_bgr8
 from ..registry import load_model
 from ..results import Box, FaceResult, ImageResult
 from .blazeface import Detection
@@ -152,11 +152,18 @@ class FaceRecognizer:
         shown = [dataclasses.replace(d, box=d.box.clipped(w, h)) for d in found]
         return self._results(self.classify(crops), shown, name)
 
-    def predict_file(self, path: str | Path, detect: bool = True) -> ImageResult:
+    def predict_file(self, path: str | Path, detect: bool = True, data: bytes | None = None) -> ImageResult:
         """Like :meth:`predict`, but never raises for a bad file: the error is
-        recorded in the result so a batch can go on."""
+        recorded in the result so a batch can go on. ``data``: the file's bytes
+        when they were read already (a Ray Dataset of binary files); ``path``
+        then only names the file."""
         try:
-            image = read_image(path)
+            if data is None:
+                image = read_image(path)
+            elif not data:
+                raise InputError(f"{path}: empty file")  # what read_image says of an empty file
+            else:
+                image = decode_image(bytes(data), str(path))
             faces = self.predict_array(image, str(path), detect)
             return ImageResult(source=str(path), faces=faces, size=(image.shape[1], image.shape[0]))
         except MoodlensError as exc:

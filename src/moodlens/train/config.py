@@ -24,7 +24,10 @@ class DataConfig:
     labels: str = "fer2013"  # fer2013 (original labels) | ferplus (majority votes from ferplus_path)
     ferplus_path: str | None = None  # fer2013new.csv, when labels: ferplus
     train_usage: list[str] = field(default_factory=lambda: ["Training"])  # splits to train on
-    val_usage: list[str] = field(default_factory=lambda: ["PublicTest"])  # split to select the best epoch on
+    val_split: float = 0.1  # share of the train_usage rows held out (stratified by class) to pick epochs and settings on
+    val_seed: int = 0  # seed of that split: the same seed gives the same rows on every machine
+    val_usage: list[str] = field(default_factory=list)  # instead of val_split: whole splits to pick the epoch on (e.g. [PublicTest], the old flattering protocol)
+    test_usage: list[str] = field(default_factory=lambda: ["PublicTest"])  # evaluated once after training, never used for any choice; [] = none
 
 
 @dataclass
@@ -66,6 +69,14 @@ class AugmentConfig:
     erase_area: tuple[float, float] = (0.02, 0.2)  # erased fraction of the image
     brightness: float = 0.2  # +- additive brightness (images in [0, 1])
     contrast: float = 0.2  # +- multiplicative contrast around the image mean
+    mixup_alpha: float = 0.0  # mixup of whole batches (images and targets), Beta(a, a); 0 = off
+
+
+@dataclass
+class DistillConfig:
+    soft_labels: str | None = None  # teachers' cached logits (moodlens distill face --teachers ... writes it); None = no distillation
+    alpha: float = 0.5  # weight of the teachers' soft labels; 1 - alpha stays on the hard labels
+    temperature: float = 2.0  # softening of teacher and student distributions (Hinton et al. 2015)
 
 
 @dataclass
@@ -77,6 +88,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

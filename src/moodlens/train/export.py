@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import DataError
 from ..io import atomic_path
-from ..runtime import METADATA_KEY
+from ..runtime import METADATA_KEY, softmax
+from .calibration import Tempered
 from .config import config_from_dict
 from .nets import build_net
 
@@ -127,10 +129,14 @@ DATA_TERMS = {
 def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True,
                       calibration_data: str | None = None, eval_data: str | None = None,
                       eval_usage: str = "PublicTest", name: str | None = None, command: str = "",
-                      flip_tta: bool = False) -> dict:
+                      flip_tta: bool = False, temperature: float | str | None = None) -> dict:
     """Export a face checkpoint; evaluate the exported file; write the model card.
 
-    Returns the card (also stored in the ONNX metadata and as ``<out>.json``).
+    ``temperature``: the exported logits are divided by it; ``"auto"`` fits it on
+    the recipe's validation rows (never on ``eval_data``), and the card then
+    gains the expected calibration error before and after, and
+    ``<out>.reliability.png``. Returns the card (also stored in the ONNX
+    metadata and as ``<out>.json``).
     """
     from ..data import load_face_data
     from ..face.evaluation import evaluate_face
@@ -142,6 +148,14 @@ def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True
     if flip_tta:
         net = FlipAverage(net).eval()
     cfg = state["config"]
+    calibration = None
+    if temperature == "auto":
+        calibration = fit_face_temperature(net, cfg)
+        temperature = calibration["temperature"]
+    if temperature is not None and float(temperature) != 1.0:
+        if not float(temperature) > 0:
+            raise DataError(f"temperature must be positive, not {temperature}")
+        net = Tempered(net, float(temperature)).eval()
     card = dict(state["card"])
     card.update({
         "name": name or cfg["name"],
@@ -151,6 +165,7 @@ def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True
         "data_terms": DATA_TERMS.get(cfg["data"]["labels"], ""),
         "format": "int8 static QDQ (per-channel)" if int8 else "float32",
         "flip_tta_in_graph": flip_tta,
+        "temperature": float(temperature or 1.0),
         "reproduce": command,
     })
     meta = {"task": "face", "labels": card["labels"], "input": card["input"], "card": card}
@@ -177,15 +192,49 @@ def export_face_model(checkpoint: str | Path, out: str | Path, int8: bool = True
         rep = evaluate_face(load_onnx(out, threads=2), data)
         rep_tta = evaluate_face(load_onnx(out, threads=2), data, tta=True)
         card["evaluation"] = {
-            "split_role": f"{eval_usage} also selected the best epoch during training" if eval_usage in cfg["data"]["val_usage"]
-            else f"{eval_usage} was not used in training",
+            "split_role": f"{eval_usage} also selected the best epoch during training"
+            if eval_usage in cfg["data"].get("val_usage", []) else f"{eval_usage} was not used in training or for any choice",
             "data": f"{eval_data} ({eval_usage}, {rep.n} images)",
             "accuracy": rep.accuracy, "macro_f1": rep.macro_f1, "per_class": rep.per_class(),
             "confusion_matrix": rep.confusion.tolist(),
             "accuracy_with_flip_tta": rep_tta.accuracy if not flip_tta else rep.accuracy,
         }
+        if calibration is not None:
+            calibration.update(calibration_on(out, data, card["temperature"], eval_usage))
+    if calibration is not None:
+        card["calibration"] = calibration
     write_card(out, meta, card, card_markdown)
     return card
+
+
+def fit_face_temperature(net: torch.nn.Module, cfg: dict) -> dict:
+    """The temperature minimising the NLL on the recipe's validation rows, and the ECE there."""
+    from .calibration import ece, fit_temperature
+    from .face import images_to_input, load_training_data
+    from .loop import predict_logits
+
+    recipe = config_from_dict(cfg)
+    _, val = load_training_data(recipe)
+    logits = predict_logits(net, torch.from_numpy(val.images), images_to_input, recipe.optim).numpy()
+    t = fit_temperature(logits, val.labels)
+    return {"temperature": t, "fitted_on": f"validation rows ({len(val)} images)",
+            "val_ece_before": ece(softmax(logits), val.labels), "val_ece_after": ece(softmax(logits / t), val.labels)}
+
+
+def calibration_on(model: Path, data, temperature: float, usage: str) -> dict:
+    """ECE (15 bins) of the exported model on ``data`` with and without its temperature, and the diagram."""
+    from ..face.recognizer import face_input
+    from ..runtime import load_onnx
+    from .calibration import ece, reliability_diagram
+
+    session = load_onnx(model, threads=2)
+    logits = np.concatenate([session.run(face_input(data.images[i:i + 512])) for i in range(0, len(data), 512)])
+    before, after = softmax(logits * temperature), softmax(logits)
+    png = model.with_suffix(".reliability.png")
+    reliability_diagram({"T = 1": (before, data.labels), f"T = {temperature:.2f}": (after, data.labels)}, png,
+                        title=f"{model.stem} on {usage}")
+    return {"test_usage": usage, "test_ece_before": ece(before, data.labels), "test_ece_after": ece(after, data.labels),
+            "reliability_diagram": png.name}
 
 
 def write_card(out: Path, meta: dict, card: dict, render) -> None:
@@ -228,8 +277,8 @@ def card_markdown(card: dict) -> str:
         + (", flip averaging in the graph" if card.get("flip_tta_in_graph") else ""),
         f"- Trained by moodlens from `{train['config']['data']['path']}` ({', '.join(train['config']['data']['train_usage'])}: "
         f"{card['data']['train_count']} images) for {train['config']['optim']['epochs']} epochs; the weights of epoch "
-        f"{train['epochs_run']} ({train['weights']}) were the best on "
-        f"{', '.join(train['config']['data']['val_usage'])} ({card['data']['val_count']} images)",
+        f"{train['epochs_run']} ({train['weights']}) were the best on {validation_text(train['config']['data'])} "
+        f"({card['data']['val_count']} images)",
         f"- Data terms: {card['data_terms']}",
         f"- torch vs ONNX max |logit difference|: {card['torch_onnx_max_abs_diff']:.1e}"
         + (f"; int8 vs fp32: {card['int8_vs_fp32_max_abs_diff']:.1e}" if "int8_vs_fp32_max_abs_diff" in card else ""),
@@ -242,6 +291,18 @@ def card_markdown(card: dict) -> str:
             f"Accuracy **{ev['accuracy']:.4f}**, macro F1 {ev['macro_f1']:.4f}, "
             f"with flip test-time augmentation {ev['accuracy_with_flip_tta']:.4f}. {ev.get('split_role', '')}.", "",
             *per_class_table(ev["per_class"]), "",
+        ]
+    cal = card.get("calibration")
+    if cal:
+        lines += [
+            "## Calibration", "",
+            f"The graph divides its logits by a temperature of {cal['temperature']:.3f}, fitted on the "
+            f"{cal['fitted_on']} by minimising the negative log-likelihood. Expected calibration error (15 bins):", "",
+            "| data | before | after |", "|---|---|---|",
+            f"| {cal['fitted_on']} | {cal['val_ece_before']:.4f} | {cal['val_ece_after']:.4f} |",
+            *([f"| {cal['test_usage']} (not used for the fit) | {cal['test_ece_before']:.4f} | "
+               f"{cal['test_ece_after']:.4f} |", "", f"![reliability diagram]({cal['reliability_diagram']})"]
+              if "test_usage" in cal else []), "",
         ]
     lines += [
         "## Reproduce", "",
@@ -256,6 +317,13 @@ def card_markdown(card: dict) -> str:
         "reliably. Do not use the model to make decisions about people.", "",
     ]
     return "\n".join(lines)
+
+
+def validation_text(data: dict) -> str:
+    if data.get("val_usage"):
+        return ", ".join(data["val_usage"])
+    return (f"a validation split of {data['val_split']:.0%} of {', '.join(data['train_usage'])}, stratified by class, "
+            f"seed {data['val_seed']} (held out of training)")
 
 
 def _max_diff(a: Path, b: Path, x: np.ndarray) -> float:

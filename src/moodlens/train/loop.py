@@ -25,13 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..io import atomic_path
+from . import distributed
 from .config import OptimConfig, TrainConfig
+from .distill import distill_loss
 
 
 @dataclass
 class Split:
     x: torch.Tensor  # stored inputs (uint8 images or float features)
     y: torch.Tensor  # (N,) int64 class index
+    soft: torch.Tensor | None = None  # (N, K) teachers' probabilities at the distillation temperature
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -130,20 +133,29 @@ class Trainer:
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, train: Split, val: Split, num_classes: int,
                  to_input: Callable, augment: Callable | None, card: dict, val_to_input: Callable | None = None,
-                 mixup: float = 0.0, save: bool = True):
+                 mixup: float = 0.0, save: bool = True, epoch_callback: Callable[[dict], None] | None = None):
         self.cfg, self.o = cfg, cfg.optim
         self.train, self.val, self.k = train, val, num_classes
         self.to_input, self.augment, self.card = to_input, augment, card
         self.val_to_input = val_to_input or to_input
         self.mixup = mixup  # Beta(a, a) mixing of inputs and targets per batch (Zhang et al. 2018); 0 = off
-        self.save = save  # False: no checkpoints, logs or plots (cross-validation folds)
+        self.epoch_callback = epoch_callback  # called with each epoch's row; may raise to stop (tune's pruning)
+        # under torchrun: one process per shard of each epoch, and only rank 0 writes or prints
+        self.world = distributed.current()
+        distributed.check_shardable(len(train.y), self.world)
+        self.save = save and self.world.is_main  # False: no checkpoints, logs or plots (cross-validation folds)
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        if self.o.threads:
-            torch.set_num_threads(self.o.threads)
+        if self.o.threads or self.world.distributed:
+            torch.set_num_threads(self.o.threads or distributed.default_threads(self.world))
         self.gen = seed_everything(self.o.seed)
+        if self.world.rank:  # each rank augments its shard with its own random draws
+            self.gen.manual_seed(self.o.seed + 1_000_003 * self.world.rank)
         self.model = model.to(memory_format=torch.channels_last) if self.o.channels_last else model
         self.ema = copy.deepcopy(self.model) if self.o.ema_decay > 0 else None
+        # DDP averages gradients over the ranks; self.model stays the plain net that is saved
+        self.net = (torch.nn.parallel.DistributedDataParallel(self.model) if self.world.distributed
+                    else self.model)
         self.opt = make_optimizer(self.model, self.o)
         self.weights = class_weights(train.y, num_classes, self.o.class_weights)
         self.epoch, self.best, self.stale, self.history = 0, -1.0, 0, []
@@ -174,14 +186,18 @@ class Trainer:
         self.gen.set_state(state["rng"]["gen"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
-        print(f"resumed from {path} after epoch {self.epoch} (best val acc {self.best:.4f})")
+        self.say(f"resumed from {path} after epoch {self.epoch} (best val acc {self.best:.4f})")
+
+    def say(self, message: str) -> None:
+        if self.world.is_main:
+            print(message, flush=True)
 
     # --- loop --------------------------------------------------------------
     def fit(self) -> dict:
         from tqdm import tqdm
 
         writer = _tensorboard(self.out) if self.save else None
-        steps_per_epoch = math.ceil(len(self.train.y) / self.o.batch_size)
+        steps_per_epoch = math.ceil(math.ceil(len(self.train.y) / self.world.size) / self.o.batch_size)
         total, warmup = self.o.epochs * steps_per_epoch, int(self.o.warmup_epochs * steps_per_epoch)
         started = time.time()
         done_at_start = self.epoch
@@ -206,16 +222,18 @@ class Trainer:
                     self._log(row, writer)
                 per_epoch = (time.time() - started) / (self.epoch - done_at_start)
                 eta = per_epoch * (self.o.epochs - self.epoch)
-                print(f"epoch {self.epoch}/{self.o.epochs} train_loss {train_loss:.4f} train_acc {train_acc:.4f} "
+                self.say(f"epoch {self.epoch}/{self.o.epochs} train_loss {train_loss:.4f} train_acc {train_acc:.4f} "
                       f"val_loss {val['val_loss']:.4f} val_acc {val['val_acc']:.4f} val_macro_f1 {val['val_macro_f1']:.4f} "
                       f"val_uar {val['val_uar']:.4f}"
-                      f"{' *best*' if improved else ''} ({row['seconds']:.0f}s, ETA {eta / 60:.1f} min)", flush=True)
+                         f"{' *best*' if improved else ''} ({row['seconds']:.0f}s, ETA {eta / 60:.1f} min)")
+                if self.epoch_callback is not None:
+                    self.epoch_callback(row)
                 if self.o.patience and self.stale >= self.o.patience:
-                    print(f"early stopping: no val improvement for {self.stale} epochs")
+                    self.say(f"early stopping: no val improvement for {self.stale} epochs")
                     break
         except KeyboardInterrupt:
-            print(f"\ninterrupted: checkpoints in {self.out} hold epoch {self.epoch}; "
-                  f"continue with the same command plus --resume")
+            self.say(f"\ninterrupted: checkpoints in {self.out} hold epoch {self.epoch}; "
+                     f"continue with the same command plus --resume")
             raise
         finally:
             if writer is not None:
@@ -223,11 +241,11 @@ class Trainer:
         return {"best_val_acc": self.best, "epochs": self.epoch, "out_dir": str(self.out)}
 
     def _train_epoch(self, steps: int, total: int, warmup: int, tqdm) -> tuple[float, float]:
-        self.model.train()
-        perm = torch.randperm(len(self.train.y), generator=self.gen)
+        self.net.train()
+        perm = distributed.epoch_order(len(self.train.y), self.epoch, self.o.seed, self.world)
         loss_sum, correct, seen = 0.0, 0, 0
         bar = tqdm(range(steps), desc=f"epoch {self.epoch + 1}/{self.o.epochs}", leave=False, mininterval=2,
-                   disable=None)  # None: a bar on a terminal, quiet in logs
+                   disable=None if self.world.is_main else True)  # None: a bar on a terminal, quiet in logs
         for i in bar:
             idx = perm[i * self.o.batch_size:(i + 1) * self.o.batch_size]
             x = self.to_input(self.train.x[idx])
@@ -238,6 +256,7 @@ class Trainer:
                 x = x.contiguous(memory_format=torch.channels_last)
             for g in self.opt.param_groups:
                 g["lr"] = lr_at(self.epoch * steps + i, total, warmup, self.o)
+            soft = None if self.train.soft is None else self.train.soft[idx]
             lam, partner = 1.0, None
             if self.mixup > 0:
                 lam = float(np.random.beta(self.mixup, self.mixup))
@@ -245,10 +264,13 @@ class Trainer:
                 partner = torch.randperm(len(y), generator=self.gen)
                 x = lam * x + (1 - lam) * x[partner]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.o.bf16):
-                logits = self.model(x)
+                logits = self.net(x)
                 loss = loss_fn(logits, y, self.o, self.weights)
                 if partner is not None:
                     loss = lam * loss + (1 - lam) * loss_fn(logits, y[partner], self.o, self.weights)
+                if soft is not None:
+                    target = soft if partner is None else lam * soft + (1 - lam) * soft[partner]
+                    loss = distill_loss(logits, loss, target, self.cfg.distill.alpha, self.cfg.distill.temperature)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -258,9 +280,12 @@ class Trainer:
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        loss_sum, correct, seen = distributed.sum_over_ranks([loss_sum, correct, seen], self.world)
         return loss_sum / seen, correct / seen
 
     def _validate(self) -> dict:
+        # Every rank scores the whole validation set (a few % of an epoch): the ranks hold the
+        # same weights, so they reach the same best-epoch and early-stopping decisions unaided.
         model = self.ema if self.ema is not None else self.model
         logits = predict_logits(model, self.val.x, self.val_to_input, self.o)
         loss = F.cross_entropy(logits, self.val.y).item()

@@ -25,8 +25,9 @@ from ..errors import DataError, MoodlensError
 from ..io import atomic_path
 from ..labels import CANONICAL
 from ..voice.audio import FeatureSettings, features, fit_frames, prepare_clip, read_wave, silence_column
+from . import distributed
 from .config import CorpusSpec, VoiceTrainConfig
-from .loop import Split, Trainer
+from .loop import Split, Trainer, seed_everything
 from .voice_augment import augment_voice
 from .voice_nets import build_voice_net
 
@@ -162,7 +163,9 @@ def describe(items: list[SpeechItem]) -> str:
     return ", ".join(f"{c} {n} clips/{speakers[c]} speakers" for c, n in sorted(by_corpus.items()))
 
 
-def train_voice(cfg: VoiceTrainConfig, resume: bool = False) -> dict:
+def train_voice(cfg: VoiceTrainConfig, resume: bool = False, save: bool = True, epoch_callback=None) -> dict:
+    """Train ``cfg``; ``save=False`` writes no checkpoints or logs (the feature cache is still
+    kept) and ``epoch_callback`` gets each epoch's metrics (both for ``moodlens tune``'s trials)."""
     s = cfg.features
     labels = tuple(cfg.data.labels)
     train_items, val_items, notes = build_sets(cfg)
@@ -172,10 +175,17 @@ def train_voice(cfg: VoiceTrainConfig, resume: bool = False) -> dict:
         print("dropped (label not predicted; see data.relabel):", notes["dropped_labels"])
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Under torchrun rank 0 builds the feature caches and the other ranks read them after it.
+    world = distributed.current()
+    if cfg.data.cache and not world.is_main:
+        distributed.barrier(world)
     train_cache = cached_features(train_items, s, out, cfg.data.cache, "training features")
     val_cache = cached_features(val_items, s, out, cfg.data.cache, "validation features")
+    if cfg.data.cache and world.is_main:
+        distributed.barrier(world)
     train, val = _split(train_items, train_cache, labels, "training"), _split(val_items, val_cache, labels, "validation")
 
+    seed_everything(cfg.optim.seed)  # the initial weights depend on the recipe's seed only
     net = build_voice_net(cfg.model.arch, len(labels), s.n_features, **cfg.model.options)
     params = sum(p.numel() for p in net.parameters())
     print(f"model: {cfg.model.arch} {cfg.model.options or ''} ({params / 1e6:.2f} M parameters), "
@@ -197,6 +207,7 @@ def train_voice(cfg: VoiceTrainConfig, resume: bool = False) -> dict:
         lambda idx: window_batch(train_cache, idx, s, random=cfg.augment.shift),
         lambda x, gen: augment_voice(x, cfg.augment, s, gen), card,
         val_to_input=lambda idx: window_batch(val_cache, idx, s, random=False), mixup=cfg.augment.mixup_alpha,
+        save=save, epoch_callback=epoch_callback,
     )
     last = out / "last.pt"
     if resume:

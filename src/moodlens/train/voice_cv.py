@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from ..data.speech import (SpeechItem, drop_duplicates, expand_speakers, load_sp
 from ..errors import DataError
 from ..io import atomic_path
 from ..runtime import softmax
+from .calibration import ece, fit_temperature
 from .config import CorpusSpec, VoiceTrainConfig, load_config
 from .loop import Split, Trainer, predict_logits, uar
 from .voice import FeatureCache, cached_features, map_labels, window_batch
@@ -94,49 +94,6 @@ def merge_caches(caches: list[FeatureCache]) -> FeatureCache:
     for c in caches:
         failed.update(c.failed)
     return FeatureCache(flat, np.concatenate(offsets), sum((c.paths for c in caches), []), failed)
-
-
-# --- calibration ---------------------------------------------------------------
-
-def ece(probs: np.ndarray, true: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error: |accuracy - confidence| over equal-width confidence bins, weighted by count."""
-    conf, pred = probs.max(axis=1), probs.argmax(axis=1)
-    correct = (pred == true).astype(float)
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        inside = (conf > lo) & (conf <= hi)
-        if inside.any():
-            total += inside.mean() * abs(correct[inside].mean() - conf[inside].mean())
-    return float(total)
-
-
-def fit_temperature(logits: np.ndarray, true: np.ndarray) -> float:
-    """The T > 0 minimising the negative log-likelihood of softmax(logits / T)
-    (golden-section search on log T in [1/20, 20])."""
-    if len(true) == 0:
-        raise DataError("fit_temperature: no predictions")
-    lg = np.asarray(logits, np.float64)
-
-    def nll(log_t: float) -> float:
-        z = lg / math.exp(log_t)
-        z = z - z.max(axis=1, keepdims=True)
-        return float(-(z[np.arange(len(true)), true] - np.log(np.exp(z).sum(axis=1))).mean())
-
-    a, b = math.log(0.05), math.log(20.0)
-    g = (math.sqrt(5) - 1) / 2
-    c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = nll(c), nll(d)
-    for _ in range(80):
-        if fc < fd:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = nll(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = nll(d)
-    return float(math.exp((a + b) / 2))
 
 
 # --- the run -----------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .calibration import Tempered
 from .config import config_from_dict
 from .export import _max_diff, export_onnx, load_checkpoint, parity, per_class_table, quantize_int8, write_card
 
@@ -59,15 +60,6 @@ def clip_latency_ms(model_path: Path, wave: np.ndarray, runs: int = 30) -> float
     return 1000 * statistics.median(times[3:])
 
 
-class Tempered(torch.nn.Module):
-    """A net whose logits are divided by a fixed temperature (calibration baked into the graph)."""
-
-    def __init__(self, net: torch.nn.Module, temperature: float):
-        super().__init__()
-        self.net, self.temperature = net, float(temperature)
-
-    def forward(self, x):
-        return self.net(x) / self.temperature
 
 
 def export_voice_model(checkpoint: str | Path, out: str | Path, int8: bool = False, name: str | None = None,

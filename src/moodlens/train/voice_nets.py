@@ -10,7 +10,9 @@ returning logits.
 
 Both start with :class:`BandNorm`, a BatchNorm over feature bands, so the
 exported model takes raw dB features and the normalisation statistics learned
-from the training corpora travel inside the ONNX file.
+from the training corpora travel inside the ONNX file. Options of both:
+``utterance_norm`` (:class:`UtteranceNorm`, before it) and ``deltas``
+(:class:`Deltas`, after it: delta and delta-delta channels).
 """
 
 from __future__ import annotations
@@ -57,15 +59,32 @@ class UtteranceNorm(nn.Module):
         return (x - mean) * real
 
 
+class Deltas(nn.Module):
+    """Appends the first and second time derivatives of the features as two more channels,
+    (N, 1, F, T) -> (N, 3, F, T): HTK's regression over +-2 frames (as
+    ``librosa.feature.delta(width=5)``; edges repeated), applied twice for the second.
+    Inside the net, so exported models take the same plain features."""
+
+    def __init__(self):
+        super().__init__()
+        kernel = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0]) / 10.0
+        self.register_buffer("kernel", kernel.view(1, 1, 1, 5), persistent=False)
+
+    def forward(self, x):
+        d1 = nn.functional.conv2d(nn.functional.pad(x, (2, 2, 0, 0), mode="replicate"), self.kernel.to(x.dtype))
+        d2 = nn.functional.conv2d(nn.functional.pad(d1, (2, 2, 0, 0), mode="replicate"), self.kernel.to(x.dtype))
+        return torch.cat([x, d1, d2], dim=1)
+
+
 class VoiceCNN(nn.Module):
     def __init__(self, num_classes: int, n_features: int = 64, widths: tuple[int, ...] = (16, 32, 64, 128),
-                 dropout: float = 0.3, pool: str = "meanmax", utterance_norm: bool = False):
+                 dropout: float = 0.3, pool: str = "meanmax", utterance_norm: bool = False, deltas: bool = False):
         super().__init__()
         if pool not in ("meanmax", "attention"):
             raise ValueError(f"pool must be meanmax or attention, not {pool!r}")
         self.utt = UtteranceNorm() if utterance_norm else nn.Identity()
-        self.norm = BandNorm(n_features)
-        stages = [stage(1, widths[0], (2, 2), convs=1)]  # one cheap conv at full resolution
+        self.norm = nn.Sequential(BandNorm(n_features), Deltas()) if deltas else BandNorm(n_features)
+        stages = [stage(3 if deltas else 1, widths[0], (2, 2), convs=1)]  # one cheap conv at full resolution
         stages += [stage(a, b, (2, 2)) for a, b in zip(widths[:-1], widths[1:])]
         self.features = nn.Sequential(*stages)
         self.attend = AttentionPool(widths[-1]) if pool == "attention" else None
@@ -91,11 +110,13 @@ class AttentionPool(nn.Module):
 
 class VoiceCRNN(nn.Module):
     def __init__(self, num_classes: int, n_features: int = 64, widths: tuple[int, ...] = (16, 32, 64, 128),
-                 rnn: str = "gru", hidden: int = 96, dropout: float = 0.3):
+                 rnn: str = "gru", hidden: int = 96, dropout: float = 0.3, utterance_norm: bool = False,
+                 deltas: bool = False):
         super().__init__()
-        self.norm = BandNorm(n_features)
+        self.utt = UtteranceNorm() if utterance_norm else nn.Identity()
+        self.norm = nn.Sequential(BandNorm(n_features), Deltas()) if deltas else BandNorm(n_features)
         pools = [(2, 2), (2, 2)] + [(2, 1)] * (len(widths) - 2)  # time stays at 1/4 after two stages
-        stages = [stage(1, widths[0], pools[0], convs=1)]
+        stages = [stage(3 if deltas else 1, widths[0], pools[0], convs=1)]
         stages += [stage(a, b, p) for a, b, p in zip(widths[:-1], widths[1:], pools[1:])]
         self.features = nn.Sequential(*stages)
         if rnn not in ("gru", "lstm"):
@@ -106,7 +127,7 @@ class VoiceCRNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * hidden, num_classes))
 
     def forward(self, x):
-        h = self.features(self.norm(x)).mean(dim=2).transpose(1, 2)  # (N, T', C)
+        h = self.features(self.norm(self.utt(x))).mean(dim=2).transpose(1, 2)  # (N, T', C)
         h, _ = self.rnn(h.float() if h.dtype == torch.bfloat16 else h)  # GRU kernels in fp32
         return self.head(torch.cat([self.pool(h), h.amax(dim=1)], dim=1))
 
