@@ -5,8 +5,8 @@
 
 1. images: 2,000 FER-2013 PublicTest faces written as 192x192 PNG files (each
    upscaled 4x, so the detector has a face to find); `moodlens face DIR
-   --format json` with the local engine and with `--engine ray` (local Ray),
-   1 and 2 workers. Decode + detect + classify + JSON per file.
+   --format json` with the local engine (`--jobs 1/2`) and with `--engine ray`
+   (a local Ray instance, `--workers 1/2`). Decode + detect + classify + JSON.
 2. videos: the shared face video repeated 20 times; `moodlens face DIR
    --save-dir OUT` with `--jobs 1/2` and with `--engine ray --workers 1/2`.
 3. ddp: one epoch of 6,000 FER-2013 Training faces with the face recipe's
@@ -69,8 +69,8 @@ def bench_images(tmp: Path, n: int) -> list[dict]:
     folder.mkdir()
     write_faces(folder, n)
     rows = []
-    for engine, workers in (("local", 1), ("ray", 1), ("ray", 2)):
-        extra = ["--engine", "ray", "--workers", str(workers)] if engine == "ray" else []
+    for engine, workers in (("local", 1), ("local", 2), ("ray", 1), ("ray", 2)):
+        extra = ["--engine", "ray", "--workers", str(workers)] if engine == "ray" else ["--jobs", str(workers)]
         seconds = run(moodlens("face", str(folder), "--format", "json", "--threads", "1", *extra),
                       env={"OMP_NUM_THREADS": "1"})
         rows.append({"workload": f"{n} images", "engine": engine, "workers": workers, "seconds": seconds,

@@ -144,3 +144,16 @@ def test_save_dir_resumes_images_and_prints_the_same(tmp_path, capsys, face_mode
     stored = json.loads(sidecar.read_text())
     assert stored["settings"]["detect"] is True and stored["settings"]["model"].startswith("sha256:")
     assert stored["result"]["source"] == str(tmp_path / "in" / "obama_small.jpg")
+
+
+def test_jobs_split_many_images_over_processes_with_the_same_output(tmp_path, capsys, face_model, media):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = (media / "obama_small.jpg").read_bytes()
+    for i in range(70):  # above the 64 that start worker processes; the last task is short
+        (folder / f"p{i:02d}.jpg").write_bytes(photo if i % 7 else b"\xff\xd8\xff garbage")
+    args = ["face", str(folder), "--model", face_model, "--format", "json"]
+    code, one, _ = run_cli(capsys, *args, "--jobs", "1")
+    code2, two, err = run_cli(capsys, *args, "--jobs", "2")
+    assert code == code2 == 1 and "10 of 70 inputs failed" in err
+    assert two == one and len(two.splitlines()) == 70

@@ -77,25 +77,24 @@ def _run_face(args) -> int:
 
 
 def _run_images(args, files, problems) -> int:
-    from .face.recognizer import FaceRecognizer
-    from .image_batch import output_stems, process_image, report
+    from .image_batch import process_images, report
+    from .registry import load_model
     from .writers import make_writer
 
-    recognizer = FaceRecognizer(model=args.model, detector=args.detector, threads=args.threads)
-    writer = make_writer(args.format, recognizer.labels)
+    writer = make_writer(args.format, load_model(args.model, "face").labels)
     failed, skipped = len(problems), 0
     show_progress = sys.stderr.isatty() and len(files) > 1
-    for i, (path, stem) in enumerate(zip(files, output_stems(files)), start=1):
+    # with --save-dir: annotated copy + result sidecar; an image done before is not redone
+    results = process_images(files, args.save_dir, model=args.model, detector=args.detector, threads=args.threads,
+                             detect=not args.no_detect, overwrite=args.overwrite, jobs=args.jobs)
+    for i, (path, (result, done_before)) in enumerate(zip(files, results), start=1):
         if show_progress:  # a terminal gets a live counter; logs and pipes stay clean
             print(f"\r[{i}/{len(files)}] {path.name[:60]:<60}", end="", file=sys.stderr, flush=True)
-        # with --save-dir: annotated copy + result sidecar; an image done before is not redone
-        result, done_before = process_image(recognizer, path, stem, args.save_dir, detect=not args.no_detect,
-                                            overwrite=args.overwrite)
-        if show_progress:
-            print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
         writer.write(result)
         failed += bool(result.error)
         skipped += done_before
+    if show_progress:
+        print("\r" + " " * 72 + "\r", end="", file=sys.stderr, flush=True)
     writer.close()
     report(failed, len(files) + len(problems), skipped, args.save_dir)
     return EXIT_SOME_FAILED if failed else EXIT_OK

@@ -54,7 +54,8 @@ def add_video_options(parser: argparse.ArgumentParser, live: bool = False) -> No
     g.add_argument("--no-plot", action="store_true", help="do not write the scores-over-time PNG")
     if not live:
         g.add_argument("--jobs", type=int, default=2, metavar="N",
-                       help="videos processed at once, one process each (default: %(default)s)")
+                       help="worker processes: videos at once, one each; images (64 or more) in batches of 16 "
+                            "(default: %(default)s)")
         g.add_argument("--overwrite", action="store_true",
                        help="redo images and videos whose outputs in --save-dir are already complete (default: "
                             "skip them and print their stored results)")

@@ -19,8 +19,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Iterator
 
 from .images import decode_image, read_image
 from .io import atomic_path
@@ -31,8 +36,11 @@ from .writers import draw_faces, save_image
 SIDECAR_VERSION = 1
 ANNOTATED_SUFFIXES = (".jpg", ".jpeg", ".png")  # other formats are annotated as PNG
 
-__all__ = ["SIDECAR_VERSION", "output_paths", "output_stems", "process_image", "report", "settings_of",
-           "stored_result"]
+__all__ = ["SIDECAR_VERSION", "output_paths", "output_stems", "process_image", "process_images", "report",
+           "settings_of", "stored_result"]
+
+IMAGES_PER_TASK = 16  # images a worker process takes at a time: amortises the hand-over
+MIN_IMAGES_FOR_JOBS = 64  # fewer images are done in this process: starting workers would cost more
 
 
 def output_paths(save_dir: Path, path: Path, stem: str) -> tuple[Path, Path]:
@@ -92,6 +100,62 @@ def process_image(recognizer, path: Path, stem: str, save_dir: Path | None = Non
     with atomic_path(sidecar) as tmp:  # after the annotated copy: a sidecar means both are there
         tmp.write_text(json.dumps(doc) + "\n", encoding="utf-8")
     return result, False
+
+
+def process_images(files: list[Path], save_dir: Path | None, *, model: str, detector: str, threads: int,
+                   detect: bool, overwrite: bool, jobs: int = 1) -> Iterator[tuple[ImageResult, bool]]:
+    """(result, done before) for each of ``files``, in input order.
+
+    With ``jobs`` > 1 and enough images, worker processes (spawned, one
+    recogniser each, made once) take ``IMAGES_PER_TASK`` images at a time; the
+    results come back in input order all the same, so the output does not
+    depend on ``jobs``. A worker that dies makes its images' results errors.
+    """
+    stems = output_stems(files)
+    jobs = max(1, min(jobs, os.cpu_count() or 1, math.ceil(len(files) / IMAGES_PER_TASK)))
+    options = {"save_dir": save_dir, "detect": detect, "overwrite": overwrite}
+    if jobs == 1 or len(files) < MIN_IMAGES_FOR_JOBS:
+        from .face.recognizer import FaceRecognizer
+
+        recognizer = FaceRecognizer(model=model, detector=detector, threads=threads)
+        for path, stem in zip(files, stems):
+            yield process_image(recognizer, path, stem, **options)
+        return
+    tasks = [list(zip(files[i:i + IMAGES_PER_TASK], stems[i:i + IMAGES_PER_TASK]))
+             for i in range(0, len(files), IMAGES_PER_TASK)]
+    # spawn, not fork: a forked ONNX Runtime or OpenCV thread pool can deadlock
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(model, detector, threads)) as pool:
+        futures = [pool.submit(_work, task, options) for task in tasks]
+        try:
+            for task, future in zip(tasks, futures):
+                try:
+                    done = [(ImageResult.from_record(record), before) for record, before in future.result()]
+                except Exception as exc:  # the worker died (out of memory, a native library fault)
+                    done = [(ImageResult(source=str(path), error=f"worker failed: {exc!r}"), False)
+                            for path, _ in task]
+                yield from done
+        finally:
+            for future in futures:  # Ctrl+C or a closed pipe: drop what has not started
+                future.cancel()
+
+
+_worker_recognizer = None
+
+
+def _start_worker(model: str, detector: str, threads: int) -> None:
+    global _worker_recognizer
+    from .face.recognizer import FaceRecognizer
+
+    _worker_recognizer = FaceRecognizer(model=model, detector=detector, threads=threads)
+
+
+def _work(task: list[tuple[Path, str]], options: dict) -> list[tuple[dict, bool]]:
+    out = []
+    for path, stem in task:
+        result, before = process_image(_worker_recognizer, path, stem, **options)
+        out.append((result.to_record(), before))
+    return out
 
 
 def report(failed: int, total: int, skipped: int, save_dir: Path | None) -> None:
