@@ -258,6 +258,26 @@ def _run_export(args) -> int:
     return EXIT_OK
 
 
+def _add_ensemble(sub) -> None:
+    p = sub.add_parser("ensemble", help="average several exported face models in one ONNX file ([train] extra)",
+                       description="Put exported face models side by side in one graph that averages their "
+                                   "probabilities; use the result with --model PATH like any model.")
+    p.add_argument("members", nargs="+", type=Path, help="exported face models (.onnx), two or more")
+    p.add_argument("--out", required=True, type=Path, help="output .onnx path")
+    p.add_argument("--weights", type=float, nargs="+", help="one weight per member (default: equal)")
+    p.add_argument("--name", default="face-ensemble", help="model name in the metadata (default: %(default)s)")
+    p.set_defaults(run=_run_ensemble)
+
+
+def _run_ensemble(args) -> int:
+    from .train.ensemble import build_ensemble
+
+    card = build_ensemble(args.members, args.out, args.weights, args.name)
+    print(f"wrote {args.out}: {len(card['ensemble'])} members, weights "
+          + ", ".join(f"{m['name']} {m['weight']:.3f}" for m in card["ensemble"]))
+    return EXIT_OK
+
+
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="list bundled models and their model cards")
     p.add_argument("--json", action="store_true", help="print the full model cards")
@@ -288,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"moodlens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_face, _add_video_commands, _add_voice, _add_analyze, _add_serve, _add_prepare, _add_train,
-                _add_tune, _add_distill, _add_evaluate, _add_export, _add_models):
+                _add_tune, _add_distill, _add_evaluate, _add_export, _add_ensemble,
+                _add_models):
         add(sub)
     return parser
 
