@@ -80,3 +80,21 @@ def test_two_ranks_follow_one_process_with_twice_the_batch_and_resume(tmp_path):
     assert "resumed from" in log and resumed[:2] == first
     assert resumed == pytest.approx(single, rel=1e-3, abs=1e-4)
     assert single[-1] < single[0]  # it learns, so the comparison means something
+
+
+@pytest.mark.distributed
+def test_voice_trains_under_torchrun_with_one_feature_cache(tmp_path):
+    from voicekit import ravdess_corpus
+
+    corpus = ravdess_corpus(tmp_path / "ravdess", actors=(1, 2, 3, 4), seconds=0.5)
+    out = tmp_path / "voice"
+    sets = [f"data.train=[{{corpus: ravdess, path: {corpus}, speakers: ['01-03']}}]",
+            f"data.val=[{{corpus: ravdess, path: {corpus}, speakers: ['04']}}]", f"out_dir={out}",
+            "model.options={widths: [4, 4, 4, 4]}", "optim.epochs=2", "optim.batch_size=4", "features.clip_seconds=0.5"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "moodlens",
+           "train", "voice", *sum((["--set", s] for s in sets), [])]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("epoch 2/2") == 1
+    assert len(list(out.glob("features-*.npz"))) == 2  # training and validation clips, built by rank 0 alone
+    assert sorted(p.name for p in out.glob("*.pt")) == ["best.pt", "last.pt"]

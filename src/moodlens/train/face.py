@@ -107,7 +107,10 @@ def report_test(cfg: TrainConfig, trainer: Trainer) -> dict:
 
     test = load_all(cfg).split(cfg.data.test_usage)
     best = Path(cfg.out_dir) / "best.pt"
-    net, state = load_checkpoint(best) if best.exists() else (trainer.ema or trainer.model, {"epoch": trainer.epoch})
+    if best.exists():
+        net, state = load_checkpoint(best)
+    else:  # a run that saves nothing (save=False) tests the weights it has
+        net, state = (trainer.ema if trainer.ema is not None else trainer.model), {"epoch": trainer.epoch}
     x = torch.from_numpy(test.images)
     logits = predict_logits(net, x, images_to_input, cfg.optim)
     flipped = predict_logits(net, x.flip(-1), images_to_input, cfg.optim)

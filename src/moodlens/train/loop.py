@@ -186,6 +186,8 @@ class Trainer:
         self.gen.set_state(state["rng"]["gen"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
+        if self.world.rank:  # the checkpoint holds rank 0's draws; the others need their own again
+            self.gen.manual_seed(self.o.seed + 1_000_003 * self.world.rank + self.epoch)
         self.say(f"resumed from {path} after epoch {self.epoch} (best val acc {self.best:.4f})")
 
     def say(self, message: str) -> None:
@@ -223,8 +225,8 @@ class Trainer:
                 per_epoch = (time.time() - started) / (self.epoch - done_at_start)
                 eta = per_epoch * (self.o.epochs - self.epoch)
                 self.say(f"epoch {self.epoch}/{self.o.epochs} train_loss {train_loss:.4f} train_acc {train_acc:.4f} "
-                      f"val_loss {val['val_loss']:.4f} val_acc {val['val_acc']:.4f} val_macro_f1 {val['val_macro_f1']:.4f} "
-                      f"val_uar {val['val_uar']:.4f}"
+                         f"val_loss {val['val_loss']:.4f} val_acc {val['val_acc']:.4f} "
+                         f"val_macro_f1 {val['val_macro_f1']:.4f} val_uar {val['val_uar']:.4f}"
                          f"{' *best*' if improved else ''} ({row['seconds']:.0f}s, ETA {eta / 60:.1f} min)")
                 if self.epoch_callback is not None:
                     self.epoch_callback(row)
