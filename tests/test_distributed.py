@@ -98,3 +98,18 @@ def test_voice_trains_under_torchrun_with_one_feature_cache(tmp_path):
     assert done.stdout.count("epoch 2/2") == 1
     assert len(list(out.glob("features-*.npz"))) == 2  # training and validation clips, built by rank 0 alone
     assert sorted(p.name for p in out.glob("*.pt")) == ["best.pt", "last.pt"]
+
+
+@pytest.mark.distributed
+def test_more_ranks_than_items_is_said_once(tmp_path):
+    data = tmp_path / "two.csv"
+    write_fer_csv(data, n=4)  # 2 Training rows
+    sets = [f"data.path={data}", f"out_dir={tmp_path / 'x'}", "data.val_split=0", "data.val_usage=[PublicTest]",
+            "data.test_usage=[]", "model.options={widths: [8, 8, 8, 8], blocks: [1, 1, 1, 1], stem: 8}"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=3", "-m", "moodlens",
+           "train", "face", *sum((["--set", s] for s in sets), [])]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: 2 training items cannot be shared by 3 processes (--nproc-per-node x --nnodes); "
+                      "use fewer processes or more data"]

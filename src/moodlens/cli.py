@@ -321,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except MoodlensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank meets the same bad input: say it once
+            print(f"error: {exc}", file=sys.stderr)
         return EXIT_FATAL
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
