@@ -85,3 +85,32 @@ def test_distill_loss_mixes_hard_and_soft_terms():
     assert distill_loss(logits, hard, target.roll(1, 1), alpha=1.0, temperature=2.0) > 0
     probs = teacher_targets(np.random.default_rng(0).normal(size=(2, 3, 2, 7)).astype(np.float32), 2.0)
     assert probs.shape == (3, 7) and torch.allclose(probs.sum(1), torch.ones(3))
+
+
+def _ferplus_csv(path, usages, seed=0):
+    rng = np.random.default_rng(seed)
+    header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    rows = [f"{u},fer{i:07d}.png," + ",".join(map(str, rng.multinomial(10, [0.1] * 10))) for i, u in enumerate(usages)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_ferplus_votes_as_a_soft_target(tmp_path):
+    from moodlens.data import load_fer2013
+    from moodlens.train.config import load_config
+    from moodlens.train.face import load_training_data
+
+    data = tmp_path / "fer.csv"
+    write_fer_csv(data, n=40)
+    usages = load_fer2013(data).usage
+    votes = _ferplus_csv(tmp_path / "fer2013new.csv", usages)
+    cfg = load_config(None, [*TINY, f"data.path={data}", "distill.ferplus_weight=1.0", f"distill.ferplus_path={votes}"],
+                      task="face")
+    train, _ = load_training_data(cfg)
+    assert train.soft.shape == (len(train), 7) and np.allclose(train.soft.sum(1), 1, atol=1e-5)
+    assert main(["train", "face", *_sets(f"data.path={data}", f"out_dir={tmp_path / 'run'}",
+                                         f"distill.ferplus_path={votes}", "distill.ferplus_weight=0.5")]) == 0
+    short = _ferplus_csv(tmp_path / "short.csv", usages[:-1])
+    with pytest.raises(DataError, match="short.csv: its rows do not align"):
+        load_training_data(load_config(None, [f"data.path={data}", "distill.ferplus_weight=0.5",
+                                              f"distill.ferplus_path={short}"], task="face"))

@@ -77,6 +77,8 @@ class DistillConfig:
     soft_labels: str | None = None  # teachers' cached logits (moodlens distill face --teachers ... writes it); None = no distillation
     alpha: float = 0.5  # weight of the teachers' soft labels; 1 - alpha stays on the hard labels
     temperature: float = 2.0  # softening of teacher and student distributions (Hinton et al. 2015)
+    ferplus_path: str | None = None  # fer2013new.csv: FER+ crowd votes as a further soft target (rows align with FER-2013's)
+    ferplus_weight: float = 0.0  # share of the FER+ vote distribution in the soft target, on faces FER+ has votes for
 
 
 @dataclass

@@ -113,6 +113,28 @@ def teacher_targets(logits: np.ndarray, temperature: float) -> torch.Tensor:
     return t.softmax(dim=-1).mean(dim=(0, 2))
 
 
+def ferplus_targets(ferplus_csv: str | Path, usage: np.ndarray, train_usage: list[str],
+                    labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """FER+ vote distributions over ``labels`` for the ``train_usage`` rows, and which rows have any.
+
+    ``usage`` is the Usage column of the whole FER-2013 file the recipe reads (FER+
+    rows align with it one to one). Votes for classes the model does not
+    predict (contempt, unknown, not a face) are left out before normalising.
+    """
+    from ..data.ferplus import read_ferplus_votes
+    from ..labels import FERPLUS_COLUMNS
+
+    votes, plus_usage = read_ferplus_votes(ferplus_csv)
+    if len(votes) != len(usage) or not np.array_equal(plus_usage, usage):
+        raise DataError(f"{ferplus_csv}: its rows do not align with the recipe's FER-2013 data "
+                        f"({len(votes)} vs {len(usage)} rows, or another Usage column)")
+    columns = list(FERPLUS_COLUMNS.values())
+    picked = np.stack([votes[:, columns.index(label)] if label in columns else np.zeros(len(votes)) for label in labels],
+                      axis=1).astype(np.float32)[np.isin(usage, train_usage)]
+    total = picked.sum(axis=1, keepdims=True)
+    return picked / np.maximum(total, 1), total[:, 0] > 0
+
+
 def distill_loss(student_logits: torch.Tensor, hard_loss: torch.Tensor, targets: torch.Tensor,
                  alpha: float, temperature: float) -> torch.Tensor:
     """Mix the hard-label loss with the KL divergence to the teachers' distribution."""

@@ -12,7 +12,7 @@ from ..data import FaceData, load_face_data, load_ferplus
 from ..errors import DataError
 from .augment import augment_images
 from .config import TrainConfig
-from .distill import load_soft_labels, teacher_targets
+from .distill import ferplus_targets, load_soft_labels, teacher_targets
 from .loop import Split, Trainer, seed_everything
 from .nets import build_net, load_pretrained
 
@@ -22,9 +22,8 @@ def load_training_data(cfg: TrainConfig) -> tuple[FaceData, FaceData]:
     data = load_all(cfg)
     d = cfg.data
     train = data.split(d.train_usage)
-    if cfg.distill.soft_labels:  # the teachers' targets travel with their rows through the split
-        logits = load_soft_labels(cfg.distill.soft_labels, len(train), train.label_names)
-        train.soft = teacher_targets(logits, cfg.distill.temperature).numpy()
+    if uses_soft_targets(cfg):  # the soft targets travel with their rows through the split
+        train.soft = soft_targets(cfg, data, train)
     if d.val_split and d.val_usage:
         raise DataError("data: set val_split (rows held out of train_usage) or val_usage (whole splits), not both")
     if d.val_split:
@@ -32,6 +31,30 @@ def load_training_data(cfg: TrainConfig) -> tuple[FaceData, FaceData]:
     if not d.val_usage:
         raise DataError("data: no validation data; set val_split (e.g. 0.1) or val_usage")
     return train, data.split(d.val_usage)
+
+
+def uses_soft_targets(cfg: TrainConfig) -> bool:
+    return bool(cfg.distill.soft_labels or cfg.distill.ferplus_weight)
+
+
+def soft_targets(cfg: TrainConfig, data: FaceData, train: FaceData) -> np.ndarray:
+    """(N, K) soft targets of the training rows: the teachers' distribution, the
+    one-hot label where there are no teachers, and FER+'s votes mixed in by
+    ``ferplus_weight`` on the faces FER+ has votes for."""
+    k = len(train.label_names)
+    if cfg.distill.soft_labels:
+        logits = load_soft_labels(cfg.distill.soft_labels, len(train), train.label_names)
+        target = teacher_targets(logits, cfg.distill.temperature).numpy()
+    else:
+        target = np.eye(k, dtype=np.float32)[train.labels]
+    w = cfg.distill.ferplus_weight
+    if w:
+        if not cfg.distill.ferplus_path or data.usage is None:
+            raise DataError("distill.ferplus_weight needs distill.ferplus_path and FER-2013 data with a Usage column")
+        votes, has = ferplus_targets(cfg.distill.ferplus_path, data.usage, cfg.data.train_usage, train.label_names)
+        mix = w * has[:, None].astype(np.float32)
+        target = (1 - mix) * target + mix * votes
+    return target.astype(np.float32)
 
 
 def load_all(cfg: TrainConfig) -> FaceData:
@@ -78,7 +101,7 @@ def train_face(cfg: TrainConfig, resume: bool = False, save: bool = True, epoch_
     trainer = Trainer(
         net, cfg,
         Split(torch.from_numpy(train.images), torch.from_numpy(train.labels),
-              torch.from_numpy(train.soft) if cfg.distill.soft_labels else None),
+              torch.from_numpy(train.soft) if uses_soft_targets(cfg) else None),
         Split(torch.from_numpy(val.images), torch.from_numpy(val.labels)),
         len(train.label_names), images_to_input,
         lambda x, gen: augment_images(x, cfg.augment, gen), card,
