@@ -34,6 +34,8 @@ def test_student_learns_from_cached_teacher_labels(teacher, tmp_path, capsys):
     data, ckpt = teacher
     student = tmp_path / "student"
     args = _sets(f"data.path={data}", f"out_dir={student}", "distill.alpha=0.7")
+    assert main(["distill", "face", "--teachers", str(ckpt), "--cache-only", *args]) == 0
+    assert not (student / "best.pt").exists()  # the cache alone
     assert main(["distill", "face", "--teachers", str(ckpt), str(ckpt), *args]) == 0
     cache = student / "soft_labels.npz"
     logits = load_soft_labels(cache, rows=64, labels=FER_EMOTIONS)

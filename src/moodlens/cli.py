@@ -165,6 +165,7 @@ def _add_distill(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set distill.alpha=0.7 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt with the cached soft labels")
+    p.add_argument("--cache-only", action="store_true", help="build the soft-label cache from --teachers and stop")
     p.set_defaults(run=_run_distill)
 
 
@@ -174,7 +175,7 @@ def _run_distill(args) -> int:
 
     cfg = load_config(args.config, args.overrides, task=args.task)
     try:
-        result = distill_face(cfg, teachers=args.teachers, resume=args.resume)
+        result = distill_face(cfg, teachers=args.teachers, resume=args.resume, cache_only=args.cache_only)
     except KeyboardInterrupt:
         return 130
     print(json.dumps(result))

@@ -143,7 +143,8 @@ def distill_loss(student_logits: torch.Tensor, hard_loss: torch.Tensor, targets:
     return (1 - alpha) * hard_loss + alpha * soft
 
 
-def distill_face(cfg, teachers: list[str] | None = None, resume: bool = False, **train_options) -> dict:
+def distill_face(cfg, teachers: list[str] | None = None, resume: bool = False, cache_only: bool = False,
+                 **train_options) -> dict:
     """Build the soft-label cache from ``teachers`` (when given), then train the student ``cfg``.
 
     The cache goes where ``distill.soft_labels`` says, or to ``out_dir/soft_labels.npz``.
@@ -160,5 +161,9 @@ def distill_face(cfg, teachers: list[str] | None = None, resume: bool = False, *
                           source=f"{cfg.data.path} ({', '.join(cfg.data.train_usage)})")
     elif not cfg.distill.soft_labels and not path.exists():
         raise DataError("nothing to distil from: give --teachers A.pt B.pt ... or set distill.soft_labels in the recipe")
+    if cache_only:
+        if not teachers:
+            raise DataError("--cache-only builds the cache from --teachers: give them")
+        return {"soft_labels": str(path)}
     cfg = dataclasses.replace(cfg, distill=dataclasses.replace(cfg.distill, soft_labels=str(path)))
     return train_face(cfg, resume=resume, **train_options)
