@@ -49,3 +49,24 @@ def test_members_that_do_not_fit_together_are_refused(tmp_path):
     with pytest.raises(DataError, match="junk.onnx: not a loadable ONNX model"):
         build_ensemble([a, tmp_path / "junk.onnx"], tmp_path / "e.onnx")
     assert not (tmp_path / "e.onnx").exists()
+
+
+def tiny_voice(path, seed: int):
+    from moodlens.train.voice_nets import build_voice_net
+
+    torch.manual_seed(seed)
+    net = build_voice_net("cnn", 8, 40, widths=[4, 4, 4, 4]).eval()
+    meta = {"task": "voice", "labels": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "calm"],
+            "input": {"features": {"kind": "logmel", "n_mels": 40}}, "card": {"name": f"voice-{seed}"}}
+    export_onnx(net, torch.rand(2, 1, 40, 101), path, meta)
+    return path
+
+
+def test_voice_models_average_too_but_not_with_face_models(tmp_path):
+    members = [tiny_voice(tmp_path / f"v{i}.onnx", i) for i in range(2)]
+    card = build_ensemble(members, tmp_path / "voice.onnx")
+    assert card["task"] == "voice" and card["name"] == "voice-ensemble"
+    x = np.random.default_rng(0).random((3, 1, 40, 101), dtype=np.float32)
+    assert check_average(tmp_path / "voice.onnx", members, x) < 1e-5
+    with pytest.raises(DataError, match="face.onnx: a face model, but .*v0.onnx is a voice model"):
+        build_ensemble([members[0], tiny(tmp_path / "face.onnx", 0)], tmp_path / "mixed.onnx")

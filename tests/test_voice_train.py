@@ -286,3 +286,27 @@ def test_cross_validation_runs_folds_and_reports(tmp_path, capsys):
     assert "speaker(s) 5 not in the data" in capsys.readouterr().out
     assert cv_main(args + ["--corpus", "savee"]) == 2
     assert "data.train has no savee corpus" in capsys.readouterr().out
+
+
+def test_cross_validation_in_two_processes_keeps_fold_models_and_scores_the_test(tmp_path, capsys):
+    corpus = ravdess_corpus(tmp_path / "ravdess", actors=(1, 2, 3, 4, 5), seconds=0.5)
+    sets = [f"data.train=[{{corpus: ravdess, path: {corpus}}}]", "model.options={widths: [4, 4, 4, 4]}",
+            f"data.val=[{{corpus: ravdess, path: {corpus}, speakers: ['05']}}]",
+            "optim.epochs=2", "optim.batch_size=8", "optim.threads=1", "features.clip_seconds=0.5"]
+    cfg = load_config(None, sets, task="voice")
+    one = cross_validate(cfg, folds=2, speakers=["01-04"], out_dir=tmp_path / "one", cache_dir=tmp_path / "feat",
+                         test=True)
+    two = cross_validate(cfg, folds=2, speakers=["01-04"], out_dir=tmp_path / "two", cache_dir=tmp_path / "feat",
+                         jobs=2, test=True)
+    # the same folds trained in worker processes give the same models as in this one
+    assert [r["val_acc_by_epoch"] for r in two["folds_result"]] == [r["val_acc_by_epoch"] for r in one["folds_result"]]
+    assert two["test"]["ensemble_accuracy"] == one["test"]["ensemble_accuracy"]
+    assert sorted(p.parent.name for p in (tmp_path / "two").glob("fold*/last.pt")) == ["fold1", "fold2"]
+    test = two["test"]
+    assert test["clips"] == 8 and len(test["members"]) == 2
+    assert 0 <= test["ensemble_accuracy"] <= 1 and 0 <= test["ensemble_ece"] <= 1
+    assert "test (8 clips)" in capsys.readouterr().out
+    # test speakers that are also cross-validated are refused before any training
+    with pytest.raises(DataError, match="data.val speakers 5 are also cross-validated"):
+        cross_validate(cfg, folds=2, speakers=["02-05"], out_dir=tmp_path / "bad", cache_dir=tmp_path / "feat", test=True)
+    assert not (tmp_path / "bad").exists()

@@ -260,13 +260,13 @@ def _run_export(args) -> int:
 
 
 def _add_ensemble(sub) -> None:
-    p = sub.add_parser("ensemble", help="average several exported face models in one ONNX file ([train] extra)",
-                       description="Put exported face models side by side in one graph that averages their "
+    p = sub.add_parser("ensemble", help="average several exported face or voice models in one ONNX file ([train] extra)",
+                       description="Put exported models of one task (face or voice) side by side in one graph that averages their "
                                    "probabilities; use the result with --model PATH like any model.")
-    p.add_argument("members", nargs="+", type=Path, help="exported face models (.onnx), two or more")
+    p.add_argument("members", nargs="+", type=Path, help="exported face or voice models (.onnx), two or more")
     p.add_argument("--out", required=True, type=Path, help="output .onnx path")
     p.add_argument("--weights", type=float, nargs="+", help="one weight per member (default: equal)")
-    p.add_argument("--name", default="face-ensemble", help="model name in the metadata (default: %(default)s)")
+    p.add_argument("--name", help="model name in the metadata (default: face-ensemble or voice-ensemble)")
     p.set_defaults(run=_run_ensemble)
 
 

@@ -1,11 +1,12 @@
-"""Several exported face models averaged in one ONNX graph.
+"""Several exported models of one task averaged in one ONNX graph.
 
-``moodlens export face-ensemble A.onnx B.onnx --out ensemble.onnx`` puts every
+``moodlens ensemble A.onnx B.onnx --out ensemble.onnx`` puts every
 member's graph side by side behind one shared input, turns each member's logits
 into probabilities, averages them (equal weights unless given), and returns the
 log of the average: the runtime's softmax of that is the averaged probability,
 so an ensemble file is used exactly like any other model (``--model PATH``).
-One ONNX Runtime session runs all members; int8 members stay int8.
+One ONNX Runtime session runs all members; int8 members stay int8. Face and
+voice models both work (all members of one task, labels and input settings).
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ def _member(path: Path):
         meta = read_metadata(path)
     except ModelError as exc:
         raise DataError(str(exc)) from exc
-    if meta["task"] != "face":
-        raise DataError(f"{path}: a {meta['task']} model; an ensemble takes face models")
+    if meta["task"] not in ("face", "voice"):
+        raise DataError(f"{path}: a {meta['task']} model; an ensemble takes face or voice models")
     return onnx.load(str(path)), meta
 
 
 def build_ensemble(members: list[str | Path], out: str | Path, weights: list[float] | None = None,
-                   name: str = "face-ensemble") -> dict:
+                   name: str | None = None) -> dict:
     """Write the ensemble graph with moodlens metadata; returns the metadata's card."""
     import onnx
     from onnx import TensorProto, compose, helper
@@ -49,6 +50,9 @@ def build_ensemble(members: list[str | Path], out: str | Path, weights: list[flo
     loaded = [_member(p) for p in paths]
     first_meta = loaded[0][1]
     for path, (_, meta) in zip(paths[1:], loaded[1:]):
+        if meta["task"] != first_meta["task"]:
+            raise DataError(f"{path}: a {meta['task']} model, but {paths[0]} is a {first_meta['task']} model; "
+                            f"an ensemble's members share one task")
         for key in ("labels", "input"):
             if meta[key] != first_meta[key]:
                 raise DataError(f"{path}: its {key} differ from {paths[0]}'s ({meta[key]} vs {first_meta[key]})")
@@ -59,6 +63,8 @@ def build_ensemble(members: list[str | Path], out: str | Path, weights: list[flo
                 raise DataError(f"{path}: opset {op.version} of domain {op.domain or 'ai.onnx'!r} differs from the "
                                 f"other members' ({opsets[op.domain]}); export them with the same torch")
 
+    task = first_meta["task"]
+    name = name or f"{task}-ensemble"
     shared_input = loaded[0][0].graph.input[0]
     nodes, inits, scaled = [], [], []
     for i, ((model, _), weight) in enumerate(zip(loaded, weights)):
@@ -81,12 +87,12 @@ def build_ensemble(members: list[str | Path], out: str | Path, weights: list[flo
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
     model.ir_version = loaded[0][0].ir_version
     card = {
-        "name": name, "task": "face", "labels": first_meta["labels"], "input": first_meta["input"],
+        "name": name, "task": task, "labels": first_meta["labels"], "input": first_meta["input"],
         "ensemble": [{"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "weight": w,
                       "name": meta.get("card", {}).get("name", p.stem)} for p, (_, meta), w in zip(paths, loaded, weights)],
         "output": "log of the weighted mean of the members' probabilities (softmax of it = that mean)",
     }
-    meta = {"task": "face", "labels": first_meta["labels"], "input": first_meta["input"], "card": card}
+    meta = {"task": task, "labels": first_meta["labels"], "input": first_meta["input"], "card": card}
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta)
     onnx.checker.check_model(model)

@@ -174,6 +174,12 @@ class Trainer:
         with atomic_path(self.out / name) as tmp:
             torch.save(self._state(), tmp)
 
+    def save_checkpoint(self, name: str) -> None:
+        """Write the current state as ``out_dir/name`` even when ``save`` is off (cross-validation folds)."""
+        if self.world.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._save(name)
+
     def resume(self, path: str | Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=False)
         self.model.load_state_dict(state["model"])

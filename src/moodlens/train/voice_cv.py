@@ -9,10 +9,13 @@ recipe on the other blocks plus every other corpus of the recipe's
 ``data.train`` (SAVEE, EMO-DB: never validated on), for the recipe's fixed
 number of epochs, and scores the last epoch's weights (EMA when on) on block k:
 nothing is selected on the held-out speakers. The recipe's ``data.val`` is
-ignored: keep your test speakers (actors 17-20) out of ``--speakers``.
+not trained on: keep your test speakers (actors 17-20) out of ``--speakers``.
 
 Features of every clip are computed once per corpus and kept in
-``<out>/../features/`` (``--cache``), so a fold costs only its training. The
+``<out>/../features/`` (``--cache``), so a fold costs only its training;
+``--jobs 2`` trains two folds at once in separate processes. Each fold's
+last weights are kept (``<out>/fold<k>/last.pt``), and ``--test`` then scores
+every fold model and their average on the recipe's ``data.val`` speakers. The
 report (printed, and ``summary.json`` in ``--out``) gives accuracy and UAR per
 fold and their mean and standard deviation, per-class recall of the pooled
 held-out predictions, and a softmax temperature fitted on those pooled
@@ -37,7 +40,7 @@ from ..io import atomic_path
 from ..runtime import softmax
 from .calibration import ece, fit_temperature
 from .config import CorpusSpec, VoiceTrainConfig, load_config
-from .loop import Split, Trainer, predict_logits, uar
+from .loop import Split, Trainer, predict_logits, seed_everything, uar
 from .voice import FeatureCache, cached_features, map_labels, window_batch
 from .voice_augment import augment_voice
 from .voice_nets import build_voice_net
@@ -105,80 +108,172 @@ def _corpus_items(spec: CorpusSpec) -> list[SpeechItem]:
     return drop_duplicates(items)[0]
 
 
-def cross_validate(cfg: VoiceTrainConfig, folds: int = 4, speakers=("01-16",), corpus: str = "ravdess",
-                   out_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-                   only_folds: list[int] | None = None) -> dict:
-    """Train ``folds`` models, each holding out a block of ``corpus``'s ``speakers``; see the module doc."""
+@dataclasses.dataclass
+class Prepared:
+    """Every clip of the cross-validation with its features, label, speaker and fold membership."""
+
+    cache: FeatureCache
+    y: np.ndarray  # label index per clip
+    speaker: np.ndarray  # normalised speaker id per clip
+    in_cv: np.ndarray  # True for clips of the folded corpus (the others always train)
+    usable: np.ndarray  # False for clips whose features could not be computed
+    blocks: list[list[str]]  # held-out speakers of each fold
+
+
+def prepare(cfg: VoiceTrainConfig, folds: int, speakers, corpus: str, cache_dir: Path, quiet: bool = False) -> Prepared:
+    """Load the corpora, compute (or reuse) their features and cut the speakers into folds."""
     s, labels = cfg.features, tuple(cfg.data.labels)
-    out = Path(out_dir or Path(cfg.out_dir) / "cv")
-    cache_dir = Path(cache_dir or out.parent / "features")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     specs = [c for c in cfg.data.train if c.corpus.lower().replace("-", "") == corpus]
     if not specs:
         raise DataError(f"cross-validation over {corpus} speakers, but data.train has no {corpus} corpus "
                         f"({', '.join(c.corpus for c in cfg.data.train)})")
+    blocks = speaker_blocks(expand_speakers(speakers), folds)
     main_spec = CorpusSpec(specs[0].corpus, specs[0].path, list(speakers), specs[0].options)
     groups = [(main_spec, True)] + [(c, False) for c in cfg.data.train if c not in specs]
-
     items_per_group, caches = [], []
     for spec, _ in groups:
         items, dropped = map_labels(_corpus_items(spec), labels, cfg.data.relabel)
-        if dropped:
+        if dropped and not quiet:
             print(f"{spec.corpus}: dropped (label not predicted): {dict(dropped)}")
         items_per_group.append(items)
         caches.append(cached_features(items, s, cache_dir, True, f"{spec.corpus} features"))
     cache = merge_caches(caches)
     items = sum(items_per_group, [])
-    in_cv = np.concatenate([np.full(len(g), flag) for g, (_, flag) in zip(items_per_group, groups)])
-    usable = np.array([str(i.path) not in cache.failed for i in items])
-    y_all = np.array([labels.index(i.label) for i in items], np.int64)
-    spk = np.array([normalise_speaker(i.speaker) for i in items])
+    if not quiet:
+        print(f"{folds} folds over {corpus} speakers: " + "; ".join(",".join(b) for b in blocks)
+              + f"; always in training: {', '.join(sorted({c.corpus for c, f in groups if not f})) or 'nothing else'}")
+    return Prepared(
+        cache=cache, y=np.array([labels.index(i.label) for i in items], np.int64),
+        speaker=np.array([normalise_speaker(i.speaker) for i in items]),
+        in_cv=np.concatenate([np.full(len(g), flag) for g, (_, flag) in zip(items_per_group, groups)]),
+        usable=np.array([str(i.path) not in cache.failed for i in items]), blocks=blocks)
 
-    blocks = speaker_blocks(expand_speakers(speakers), folds)
-    print(f"{folds} folds over {corpus} speakers: " + "; ".join(",".join(b) for b in blocks)
-          + f"; always in training: {', '.join(sorted({c.corpus for c, f in groups if not f})) or 'nothing else'}")
-    torch.set_num_threads(cfg.optim.threads or torch.get_num_threads())
-    results, all_logits, all_true, all_fold = [], [], [], []
+
+def run_fold(cfg: VoiceTrainConfig, data: Prepared, k: int, out: Path, corpus: str = "ravdess") -> tuple[dict, np.ndarray, np.ndarray]:
+    """Train fold ``k`` (0-based) for the recipe's epochs; its result, held-out logits and labels.
+
+    The last epoch's weights are saved as ``out/fold<k+1>/last.pt`` (a checkpoint
+    ``moodlens export voice`` takes), so the fold models can be exported and averaged.
+    """
+    s, labels, block = cfg.features, tuple(cfg.data.labels), data.blocks[k]
+    held = data.in_cv & np.isin(data.speaker, block)
+    train_idx = np.flatnonzero(data.usable & ~held)
+    val_idx = np.flatnonzero(data.usable & held)
+    fold_cfg = dataclasses.replace(cfg, out_dir=str(out / f"fold{k + 1}"))
+    train = Split(torch.from_numpy(train_idx), torch.from_numpy(data.y[train_idx]))
+    val = Split(torch.from_numpy(val_idx), torch.from_numpy(data.y[val_idx]))
+    seed_everything(cfg.optim.seed)  # the net's initial weights follow the recipe's seed
+    net = build_voice_net(cfg.model.arch, len(labels), s.n_features, **dict(cfg.model.options))
+    print(f"fold {k + 1}/{len(data.blocks)}: holding out {corpus} {','.join(block)} ({len(val_idx)} clips), "
+          f"training on {len(train_idx)} clips", flush=True)
+    cache = data.cache
+    trainer = Trainer(net, fold_cfg, train, val, len(labels),
+                      lambda idx: window_batch(cache, idx, s, random=cfg.augment.shift),
+                      lambda x, gen: augment_voice(x, cfg.augment, s, gen), {"task": "voice", "labels": list(labels)},
+                      val_to_input=lambda idx: window_batch(cache, idx, s, random=False),
+                      mixup=cfg.augment.mixup_alpha, save=False)
+    trainer.fit()
+    trainer.save_checkpoint("last.pt")
+    model = trainer.ema if trainer.ema is not None else trainer.model
+    logits = predict_logits(model, val.x, trainer.val_to_input, cfg.optim).numpy()
+    true = val.y.numpy()
+    pred = logits.argmax(1)
+    result = {"fold": k + 1, "speakers": block, "n": int(len(true)), "accuracy": float((pred == true).mean()),
+              "uar": uar(pred, true, len(labels)), "val_acc_by_epoch": [round(h["val_acc"], 4) for h in trainer.history]}
+    print(f"fold {k + 1}: accuracy {result['accuracy']:.4f} UAR {result['uar']:.4f}", flush=True)
+    return result, logits, true
+
+
+def _fold_job(cfg, folds, speakers, corpus, cache_dir, out, k):
+    """One fold in a worker process (``--jobs``): features come from the cache the parent filled."""
+    return run_fold(cfg, prepare(cfg, folds, speakers, corpus, cache_dir, quiet=True), k, out, corpus)
+
+
+def cross_validate(cfg: VoiceTrainConfig, folds: int = 4, speakers=("01-16",), corpus: str = "ravdess",
+                   out_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+                   only_folds: list[int] | None = None, jobs: int = 1, test: bool = False) -> dict:
+    """Train ``folds`` models, each holding out a block of ``corpus``'s ``speakers``; see the module doc."""
+    labels = tuple(cfg.data.labels)
+    out = Path(out_dir or Path(cfg.out_dir) / "cv")
+    cache_dir = Path(cache_dir or out.parent / "features")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    data = prepare(cfg, folds, speakers, corpus, cache_dir)
+    todo = [k for k in range(folds) if not only_folds or k in only_folds]
+    if test:
+        test_items = _test_items(cfg, speakers, corpus)  # checked before hours of training, not after
     started = time.time()
-    for k, block in enumerate(blocks):
-        if only_folds and k not in only_folds:
-            continue
-        held = in_cv & np.isin(spk, block)
-        train_idx = np.flatnonzero(usable & ~held)
-        val_idx = np.flatnonzero(usable & held)
-        fold_cfg = dataclasses.replace(cfg, out_dir=str(out / f"fold{k + 1}"))
-        train = Split(torch.from_numpy(train_idx), torch.from_numpy(y_all[train_idx]))
-        val = Split(torch.from_numpy(val_idx), torch.from_numpy(y_all[val_idx]))
-        net = build_voice_net(cfg.model.arch, len(labels), s.n_features, **dict(cfg.model.options))
-        print(f"fold {k + 1}/{folds}: holding out {corpus} {','.join(block)} ({len(val_idx)} clips), "
-              f"training on {len(train_idx)} clips", flush=True)
-        trainer = Trainer(net, fold_cfg, train, val, len(labels),
-                          lambda idx: window_batch(cache, idx, s, random=cfg.augment.shift),
-                          lambda x, gen: augment_voice(x, cfg.augment, s, gen), {"task": "voice", "labels": list(labels)},
-                          val_to_input=lambda idx: window_batch(cache, idx, s, random=False),
-                          mixup=cfg.augment.mixup_alpha, save=False)
-        trainer.fit()
-        model = trainer.ema if trainer.ema is not None else trainer.model
-        logits = predict_logits(model, val.x, trainer.val_to_input, cfg.optim).numpy()
-        true = val.y.numpy()
-        pred = logits.argmax(1)
-        results.append({"fold": k + 1, "speakers": block, "n": int(len(true)), "accuracy": float((pred == true).mean()),
-                        "uar": uar(pred, true, len(labels)),
-                        "val_acc_by_epoch": [round(h["val_acc"], 4) for h in trainer.history]})
-        print(f"fold {k + 1}: accuracy {results[-1]['accuracy']:.4f} UAR {results[-1]['uar']:.4f} "
-              f"({(time.time() - started) / 60:.1f} min so far)", flush=True)
-        all_logits.append(logits)
-        all_true.append(true)
-        all_fold.append(np.full(len(true), k + 1))
+    if jobs > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        print(f"running {len(todo)} folds in {min(jobs, len(todo))} processes", flush=True)
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            runs = list(pool.map(_fold_job, *zip(*[(cfg, folds, speakers, corpus, cache_dir, out, k) for k in todo])))
+    else:
+        torch.set_num_threads(cfg.optim.threads or torch.get_num_threads())
+        runs = [run_fold(cfg, data, k, out, corpus) for k in todo]
+    results = [r for r, _, _ in runs]
+    all_logits, all_true = [l for _, l, _ in runs], [t for _, _, t in runs]
     summary = summarise(results, np.concatenate(all_logits), np.concatenate(all_true), labels)
     summary.update({"config": cfg.to_dict(), "corpus": corpus, "folds": folds, "minutes": (time.time() - started) / 60})
+    if test:
+        summary["test"] = score_test(cfg, [out / f"fold{k + 1}" / "last.pt" for k in todo], test_items, cache_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     np.savez(out / "logits.npz", logits=np.concatenate(all_logits), true=np.concatenate(all_true),
-             fold=np.concatenate(all_fold), labels=np.array(labels))
+             fold=np.concatenate([np.full(len(t), r["fold"]) for r, t in zip(results, all_true)]),
+             labels=np.array(labels))
     print(render(summary))
     return summary
+
+
+# --- the test speakers ---------------------------------------------------------
+
+def _test_items(cfg: VoiceTrainConfig, speakers, corpus: str) -> list[SpeechItem]:
+    """The recipe's data.val clips (actors 17-20): the test, which must share no speaker with the folds."""
+    if not cfg.data.val:
+        raise DataError("--test scores the fold models on the recipe's data.val speakers, but data.val is empty")
+    folded = expand_speakers(speakers)
+    items = []
+    for spec in cfg.data.val:
+        spec_items = _corpus_items(spec)
+        if spec.corpus.lower().replace("-", "") == corpus:
+            overlap = folded & {normalise_speaker(i.speaker) for i in spec_items}
+            if overlap:
+                raise DataError(f"--test: data.val speakers {', '.join(sorted(overlap, key=natural_key))} are also "
+                                f"cross-validated; keep the test speakers out of --speakers")
+        items += map_labels(spec_items, tuple(cfg.data.labels), cfg.data.relabel)[0]
+    return items
+
+
+def score_test(cfg: VoiceTrainConfig, checkpoints: list[Path], items: list[SpeechItem], cache_dir: Path) -> dict:
+    """Each fold model and their average (mean probabilities) on the test clips.
+
+    Reported, never used to choose anything: the settings were fixed by the folds.
+    """
+    s, labels = cfg.features, tuple(cfg.data.labels)
+    cache = cached_features(items, s, cache_dir, True, "test features")
+    keep = np.array([str(i.path) not in cache.failed for i in items])
+    idx = torch.from_numpy(np.flatnonzero(keep))
+    true = np.array([labels.index(i.label) for i in items], np.int64)[keep]
+    to_input = lambda ix: window_batch(cache, ix, s, random=False)  # noqa: E731
+    probs, members = [], []
+    for path in checkpoints:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        net = build_voice_net(cfg.model.arch, len(labels), s.n_features, **dict(cfg.model.options))
+        net.load_state_dict(state["ema"] or state["model"])
+        p = softmax(predict_logits(net, idx, to_input, cfg.optim).numpy())
+        probs.append(p)
+        members.append({"checkpoint": str(path), "accuracy": float((p.argmax(1) == true).mean()),
+                        "uar": uar(p.argmax(1), true, len(labels))})
+    mean = np.mean(probs, axis=0)
+    pred = mean.argmax(1)
+    return {"clips": int(len(true)), "members": members,
+            "member_accuracy_mean": float(np.mean([m["accuracy"] for m in members])),
+            "ensemble_accuracy": float((pred == true).mean()), "ensemble_uar": uar(pred, true, len(labels)),
+            "ensemble_recall": {l: float((pred[true == j] == j).mean()) for j, l in enumerate(labels) if (true == j).any()},
+            "ensemble_ece": ece(mean, true)}
 
 
 def summarise(results: list[dict], logits: np.ndarray, true: np.ndarray, labels: tuple[str, ...]) -> dict:
@@ -211,6 +306,11 @@ def render(summary: dict) -> str:
     lines.append("pooled recall: " + " ".join(f"{k} {v:.2f}" for k, v in summary["pooled_recall"].items()))
     lines.append(f"temperature {summary['temperature']:.3f}: ECE (15 bins) {summary['ece_before']:.4f} -> "
                  f"{summary['ece_after']:.4f}")
+    if "test" in summary:
+        t = summary["test"]
+        lines.append(f"test ({t['clips']} clips): fold models {t['member_accuracy_mean']:.4f} on average; their "
+                     f"average: accuracy {t['ensemble_accuracy']:.4f} UAR {t['ensemble_uar']:.4f}; recall "
+                     + " ".join(f"{k} {v:.2f}" for k, v in t["ensemble_recall"].items()))
     return "\n".join(lines)
 
 
@@ -225,11 +325,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="output folder (default: OUT_DIR/cv)")
     ap.add_argument("--cache", type=Path, help="feature cache folder (default: next to --out, features/)")
     ap.add_argument("--only-folds", type=int, nargs="+", help="run only these folds (1-based)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="folds trained at once, each in its own process (default: %(default)s; 2 on 2 cores with "
+                         "optim.threads 1)")
+    ap.add_argument("--test", action="store_true",
+                    help="then score each fold model and their average on the recipe's data.val speakers "
+                         "(the test; reported, never chosen on)")
     args = ap.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides, task="voice")
         cross_validate(cfg, args.folds, args.speakers, args.corpus, args.out, args.cache,
-                       [f - 1 for f in args.only_folds] if args.only_folds else None)
+                       [f - 1 for f in args.only_folds] if args.only_folds else None, args.jobs, args.test)
     except DataError as exc:
         print(f"error: {exc}")
         return 2
