@@ -290,7 +290,7 @@ def test_cross_validation_runs_folds_and_reports(tmp_path, capsys):
 
 def test_cross_validation_in_two_processes_keeps_fold_models_and_scores_the_test(tmp_path, capsys):
     corpus = ravdess_corpus(tmp_path / "ravdess", actors=(1, 2, 3, 4, 5), seconds=0.5)
-    sets = [f"data.train=[{{corpus: ravdess, path: {corpus}}}]", "model.options={widths: [4, 4, 4, 4]}",
+    sets = [f"data.train=[{{corpus: ravdess, path: {corpus}, speakers: ['01-04']}}]", "model.options={widths: [4, 4, 4, 4]}",
             f"data.val=[{{corpus: ravdess, path: {corpus}, speakers: ['05']}}]",
             "optim.epochs=2", "optim.batch_size=8", "optim.threads=1", "features.clip_seconds=0.5"]
     cfg = load_config(None, sets, task="voice")
@@ -306,6 +306,18 @@ def test_cross_validation_in_two_processes_keeps_fold_models_and_scores_the_test
     assert test["clips"] == 8 and len(test["members"]) == 2
     assert 0 <= test["ensemble_accuracy"] <= 1 and 0 <= test["ensemble_ece"] <= 1
     assert "test (8 clips)" in capsys.readouterr().out
+    # the fold models export and average into one voice model whose card is evaluated on the test speakers
+    from moodlens.cli import main
+
+    members = []
+    for k in (1, 2):
+        members.append(str(tmp_path / f"fold{k}.onnx"))
+        assert main(["export", "voice", str(tmp_path / "two" / f"fold{k}" / "last.pt"), "--out", members[-1]]) == 0
+    assert main(["ensemble", *members, "--out", str(tmp_path / "voice_ens.onnx")]) == 0
+    card = json.loads((tmp_path / "voice_ens.json").read_text())
+    assert card["task"] == "voice" and card["evaluation"]["n"] == 8
+    assert card["data"]["members_leave_out"] == [["ravdess:01", "ravdess:02"], ["ravdess:03", "ravdess:04"]]
+    assert "2 x cnn" in (tmp_path / "voice_ens.md").read_text()
     # test speakers that are also cross-validated are refused before any training
     with pytest.raises(DataError, match="data.val speakers 5 are also cross-validated"):
         cross_validate(cfg, folds=2, speakers=["02-05"], out_dir=tmp_path / "bad", cache_dir=tmp_path / "feat", test=True)

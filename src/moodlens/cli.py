@@ -276,6 +276,15 @@ def _run_ensemble(args) -> int:
     card = build_ensemble(args.members, args.out, args.weights, args.name)
     print(f"wrote {args.out}: {len(card['ensemble'])} members, weights "
           + ", ".join(f"{m['name']} {m['weight']:.3f}" for m in card["ensemble"]))
+    if card["task"] == "voice":  # voice cards are completed with an evaluation on the members' held-out speakers
+        from .train.voice_export import voice_ensemble_card
+
+        command = "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
+        card = voice_ensemble_card(args.out, args.members, command=command)
+        if "evaluation" in card:
+            e = card["evaluation"]
+            print(f"{e['data']}: accuracy {e['accuracy']:.4f}, UAR {e['uar']:.4f}, ECE {e['ece_15_bins']:.4f}; "
+                  f"{card['latency_ms_3s_clip_1_thread']:.1f} ms per 3 s clip on one thread; card {args.out.with_suffix('.md')}")
     return EXIT_OK
 
 

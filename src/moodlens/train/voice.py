@@ -163,6 +163,24 @@ def describe(items: list[SpeechItem]) -> str:
     return ", ".join(f"{c} {n} clips/{speakers[c]} speakers" for c, n in sorted(by_corpus.items()))
 
 
+def voice_card(cfg: VoiceTrainConfig, train_items: list[SpeechItem], val_items: list[SpeechItem],
+               train_count: int, val_count: int, params: int, notes: dict) -> dict:
+    """The model card a voice checkpoint carries (export completes it)."""
+    s = cfg.features
+    return {
+        "task": "voice",
+        "labels": list(cfg.data.labels),
+        "input": {"layout": "N,1,F,T", "features": s.to_dict(), "frames": s.clip_frames,
+                  "sample_rate": s.sample_rate, "preprocessing": "moodlens.voice.audio: trim, loudness, features"},
+        "data": {"train": [vars(c) for c in cfg.data.train], "val": [vars(c) for c in cfg.data.val],
+                 "relabel": cfg.data.relabel, "train_count": train_count, "val_count": val_count,
+                 "train_speakers": sorted({i.speaker_key for i in train_items}),
+                 "val_speakers": sorted({i.speaker_key for i in val_items}),
+                 "train_labels": label_counts(train_items), **notes},
+        "parameters": params,
+    }
+
+
 def train_voice(cfg: VoiceTrainConfig, resume: bool = False, save: bool = True, epoch_callback=None) -> dict:
     """Train ``cfg``; ``save=False`` writes no checkpoints or logs (the feature cache is still
     kept) and ``epoch_callback`` gets each epoch's metrics (both for ``moodlens tune``'s trials)."""
@@ -190,18 +208,7 @@ def train_voice(cfg: VoiceTrainConfig, resume: bool = False, save: bool = True, 
     params = sum(p.numel() for p in net.parameters())
     print(f"model: {cfg.model.arch} {cfg.model.options or ''} ({params / 1e6:.2f} M parameters), "
           f"input (1, {s.n_features}, {s.clip_frames})")
-    card = {
-        "task": "voice",
-        "labels": list(labels),
-        "input": {"layout": "N,1,F,T", "features": s.to_dict(), "frames": s.clip_frames,
-                  "sample_rate": s.sample_rate, "preprocessing": "moodlens.voice.audio: trim, loudness, features"},
-        "data": {"train": [vars(c) for c in cfg.data.train], "val": [vars(c) for c in cfg.data.val],
-                 "relabel": cfg.data.relabel, "train_count": len(train.y), "val_count": len(val.y),
-                 "train_speakers": sorted({i.speaker_key for i in train_items}),
-                 "val_speakers": sorted({i.speaker_key for i in val_items}),
-                 "train_labels": label_counts(train_items), **notes},
-        "parameters": params,
-    }
+    card = voice_card(cfg, train_items, val_items, len(train.y), len(val.y), params, notes)
     trainer = Trainer(
         net, cfg, train, val, len(labels),
         lambda idx: window_batch(train_cache, idx, s, random=cfg.augment.shift),

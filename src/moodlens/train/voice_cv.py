@@ -41,7 +41,7 @@ from ..runtime import softmax
 from .calibration import ece, fit_temperature
 from .config import CorpusSpec, VoiceTrainConfig, load_config
 from .loop import Split, Trainer, predict_logits, seed_everything, uar
-from .voice import FeatureCache, cached_features, map_labels, window_batch
+from .voice import FeatureCache, cached_features, map_labels, voice_card, window_batch
 from .voice_augment import augment_voice
 from .voice_nets import build_voice_net
 
@@ -113,6 +113,8 @@ class Prepared:
     """Every clip of the cross-validation with its features, label, speaker and fold membership."""
 
     cache: FeatureCache
+    items: list[SpeechItem]  # every clip, in cache order
+    dropped: dict[str, int]  # corpus:label -> clips dropped (label not predicted)
     y: np.ndarray  # label index per clip
     speaker: np.ndarray  # normalised speaker id per clip
     in_cv: np.ndarray  # True for clips of the folded corpus (the others always train)
@@ -130,9 +132,10 @@ def prepare(cfg: VoiceTrainConfig, folds: int, speakers, corpus: str, cache_dir:
     blocks = speaker_blocks(expand_speakers(speakers), folds)
     main_spec = CorpusSpec(specs[0].corpus, specs[0].path, list(speakers), specs[0].options)
     groups = [(main_spec, True)] + [(c, False) for c in cfg.data.train if c not in specs]
-    items_per_group, caches = [], []
+    items_per_group, caches, all_dropped = [], [], {}
     for spec, _ in groups:
         items, dropped = map_labels(_corpus_items(spec), labels, cfg.data.relabel)
+        all_dropped.update(dropped)
         if dropped and not quiet:
             print(f"{spec.corpus}: dropped (label not predicted): {dict(dropped)}")
         items_per_group.append(items)
@@ -143,7 +146,7 @@ def prepare(cfg: VoiceTrainConfig, folds: int, speakers, corpus: str, cache_dir:
         print(f"{folds} folds over {corpus} speakers: " + "; ".join(",".join(b) for b in blocks)
               + f"; always in training: {', '.join(sorted({c.corpus for c, f in groups if not f})) or 'nothing else'}")
     return Prepared(
-        cache=cache, y=np.array([labels.index(i.label) for i in items], np.int64),
+        cache=cache, items=items, dropped=all_dropped, y=np.array([labels.index(i.label) for i in items], np.int64),
         speaker=np.array([normalise_speaker(i.speaker) for i in items]),
         in_cv=np.concatenate([np.full(len(g), flag) for g, (_, flag) in zip(items_per_group, groups)]),
         usable=np.array([str(i.path) not in cache.failed for i in items]), blocks=blocks)
@@ -164,12 +167,15 @@ def run_fold(cfg: VoiceTrainConfig, data: Prepared, k: int, out: Path, corpus: s
     val = Split(torch.from_numpy(val_idx), torch.from_numpy(data.y[val_idx]))
     seed_everything(cfg.optim.seed)  # the net's initial weights follow the recipe's seed
     net = build_voice_net(cfg.model.arch, len(labels), s.n_features, **dict(cfg.model.options))
+    card = voice_card(fold_cfg, [data.items[i] for i in train_idx], [data.items[i] for i in val_idx], len(train_idx),
+                      len(val_idx), sum(p.numel() for p in net.parameters()),
+                      {"dropped_labels": data.dropped, "cross_validation_fold": {"fold": k + 1, "held_out": block}})
     print(f"fold {k + 1}/{len(data.blocks)}: holding out {corpus} {','.join(block)} ({len(val_idx)} clips), "
           f"training on {len(train_idx)} clips", flush=True)
     cache = data.cache
     trainer = Trainer(net, fold_cfg, train, val, len(labels),
                       lambda idx: window_batch(cache, idx, s, random=cfg.augment.shift),
-                      lambda x, gen: augment_voice(x, cfg.augment, s, gen), {"task": "voice", "labels": list(labels)},
+                      lambda x, gen: augment_voice(x, cfg.augment, s, gen), card,
                       val_to_input=lambda idx: window_batch(cache, idx, s, random=False),
                       mixup=cfg.augment.mixup_alpha, save=False)
     trainer.fit()

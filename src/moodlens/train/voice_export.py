@@ -185,3 +185,96 @@ def voice_card_markdown(card: dict) -> str:
         "Do not use the model to make decisions about people.", "",
     ]
     return "\n".join(lines)
+
+
+# --- ensembles of voice models -------------------------------------------------
+
+def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str = "") -> dict:
+    """Complete the card of a voice ensemble built by ``moodlens ensemble``: what the
+    members learned from, and the ensemble evaluated on the first member's validation
+    speakers (accuracy, UAR, per class, ECE, one-thread latency). Written like any card."""
+    from ..runtime import read_metadata
+    from ..voice.audio import read_wave
+    from ..voice.evaluation import evaluate_voice, voice_probabilities
+    from ..voice.recognizer import VoiceRecognizer
+    from .calibration import ece
+    from .voice import build_sets
+
+    out = Path(out)
+    meta = read_metadata(out)
+    card = meta["card"]
+    member_cards = [read_metadata(m)["card"] for m in members]
+    first = member_cards[0]
+    if "training" not in first:
+        raise DataError(f"{members[0]}: no training record in its card; export members with `moodlens export voice`")
+    cfg = config_from_dict(first["training"]["config"])
+    everyone = set().union(*(c["data"]["train_speakers"] for c in member_cards))
+    card.update({
+        "architecture": first["architecture"], "data_terms": first["data_terms"],
+        "parameters": sum(c["parameters"] for c in member_cards), "format": first["format"],
+        "temperature": 1.0, "reproduce": command,
+        "data": {"train_speakers": sorted(everyone), "val_speakers": first["data"]["val_speakers"],
+                 "members_leave_out": [sorted(everyone - set(c["data"]["train_speakers"])) for c in member_cards],
+                 "members_train_count": [c["data"]["train_count"] for c in member_cards]},
+        "members_evaluation": [{"name": c["name"], "accuracy": c.get("evaluation", {}).get("accuracy"),
+                                "uar": c.get("evaluation", {}).get("uar")} for c in member_cards],
+    })
+    try:
+        _, val_items, _ = build_sets(cfg)
+    except (DataError, OSError) as exc:
+        print(f"note: the members' validation data is not available ({exc}); the card has no evaluation")
+        val_items = []
+    if val_items:
+        rec = VoiceRecognizer(str(out), threads=2)
+        rep = evaluate_voice(rec, val_items, source="validation speakers")
+        probs, used, _ = voice_probabilities(rec, val_items)
+        true = np.array([rec.labels.index(val_items[j].label) for j in used])
+        card["evaluation"] = {
+            "data": f"held-out speakers {', '.join(sorted({i.speaker_key for i in val_items}))} ({rep.n} clips)",
+            "split_role": "whole speakers no member was trained on; nothing was selected on them",
+            "accuracy": rep.accuracy, "uar": rep.uar, "macro_f1": rep.macro_f1, "n": rep.n,
+            "per_class": rep.per_class(), "confusion_matrix": rep.confusion.tolist(),
+            "ece_15_bins": ece(probs, true), "failed": rep.extra["failed"],
+        }
+        clip = np.resize(read_wave(val_items[0].path, cfg.features.sample_rate),
+                         int(cfg.features.clip_seconds * cfg.features.sample_rate))
+        card["latency_ms_3s_clip_1_thread"] = round(clip_latency_ms(out, clip), 3)
+    write_card(out, meta, card, voice_ensemble_markdown)
+    return card
+
+
+def voice_ensemble_markdown(card: dict) -> str:
+    arch, f, data = card["architecture"], card["input"]["features"], card["data"]
+    lines = [
+        f"# Model card: {card['name']}", "",
+        f"- Task: speech emotion, {len(card['labels'])} classes: {', '.join(card['labels'])}",
+        f"- Input: {f['clip_seconds']:g} s windows of {f['kind']} features ({f.get('n_mels')} mel bands, "
+        f"{f['sample_rate']} Hz), silence-trimmed and loudness-normalised audio; longer clips average windows",
+        f"- Network: {len(card['ensemble'])} x {arch['arch']} {json.dumps(arch['options'])}, their probabilities "
+        f"averaged in one ONNX graph; {card['parameters'] / 1e6:.2f} M parameters in all, {card['format']}, "
+        f"{card['size_bytes'] / 1e6:.2f} MB",
+        f"- Trained by moodlens: each member on the speakers {', '.join(data['train_speakers'])} except its own "
+        f"left-out block ({'; '.join(', '.join(b) for b in data['members_leave_out'])}), "
+        f"{' / '.join(map(str, data['members_train_count']))} clips, for a fixed number of epochs",
+        f"- Data terms: {card['data_terms']}",
+        "",
+    ]
+    ev = card.get("evaluation")
+    if ev:
+        lines += [
+            f"## Evaluation: {ev['data']}", "",
+            f"Speaker-independent accuracy **{ev['accuracy']:.4f}**, UAR **{ev['uar']:.4f}**, macro F1 "
+            f"{ev['macro_f1']:.4f}, expected calibration error (15 bins) {ev['ece_15_bins']:.3f}. {ev['split_role']}. "
+            f"One 3 s clip takes {card.get('latency_ms_3s_clip_1_thread', float('nan')):.1f} ms on one CPU thread "
+            "(features + all members).", "",
+            *per_class_table(ev["per_class"]), "",
+            "Members alone on the same speakers: " + ", ".join(
+                f"{m['name']} {m['accuracy']:.4f} / UAR {m['uar']:.4f}" for m in card["members_evaluation"]
+                if m["accuracy"] is not None) + ".", "",
+        ]
+    lines += ["## Reproduce", "", "```bash", card.get("reproduce") or "", "```", "",
+              "## Limits", "",
+              "Acted emotions from a few dozen studio speakers (English, German), mostly two fixed sentences in "
+              "RAVDESS: spontaneous speech, other languages, noisy rooms and children are recognised less reliably. "
+              "Do not use the model to make decisions about people.", ""]
+    return "\n".join(lines)
