@@ -296,8 +296,9 @@ def test_cross_validation_in_two_processes_keeps_fold_models_and_scores_the_test
     cfg = load_config(None, sets, task="voice")
     one = cross_validate(cfg, folds=2, speakers=["01-04"], out_dir=tmp_path / "one", cache_dir=tmp_path / "feat",
                          test=True)
-    two = cross_validate(cfg, folds=2, speakers=["01-04"], out_dir=tmp_path / "two", cache_dir=tmp_path / "feat",
-                         jobs=2, test=True)
+    assert cv_main(["--folds", "2", "--speakers", "01-04", "--out", str(tmp_path / "two"), "--cache",
+                    str(tmp_path / "feat"), "--jobs", "2", "--test"] + sum([["--set", s] for s in sets], [])) == 0
+    two = json.loads((tmp_path / "two" / "summary.json").read_text())
     # the same folds trained in worker processes give the same models as in this one
     assert [r["val_acc_by_epoch"] for r in two["folds_result"]] == [r["val_acc_by_epoch"] for r in one["folds_result"]]
     assert two["test"]["ensemble_accuracy"] == one["test"]["ensemble_accuracy"]
@@ -307,8 +308,6 @@ def test_cross_validation_in_two_processes_keeps_fold_models_and_scores_the_test
     assert 0 <= test["ensemble_accuracy"] <= 1 and 0 <= test["ensemble_ece"] <= 1
     assert "test (8 clips)" in capsys.readouterr().out
     # the fold models export and average into one voice model whose card is evaluated on the test speakers
-    from moodlens.cli import main
-
     members = []
     for k in (1, 2):
         members.append(str(tmp_path / f"fold{k}.onnx"))
@@ -318,6 +317,8 @@ def test_cross_validation_in_two_processes_keeps_fold_models_and_scores_the_test
     assert card["task"] == "voice" and card["evaluation"]["n"] == 8
     assert card["data"]["members_leave_out"] == [["ravdess:01", "ravdess:02"], ["ravdess:03", "ravdess:04"]]
     assert "2 x cnn" in (tmp_path / "voice_ens.md").read_text()
+    member_card = json.loads((tmp_path / "fold1.json").read_text())
+    assert member_card["trained_with"].startswith("python -m moodlens.train.voice_cv")  # the card's "Reproduce"
     # test speakers that are also cross-validated are refused before any training
     with pytest.raises(DataError, match="data.val speakers 5 are also cross-validated"):
         cross_validate(cfg, folds=2, speakers=["02-05"], out_dir=tmp_path / "bad", cache_dir=tmp_path / "feat", test=True)

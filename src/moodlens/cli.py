@@ -143,7 +143,7 @@ def _run_train(args) -> int:
     if not world.is_main:  # one log: rank 0 reports for all (errors still reach stderr)
         sys.stdout = open(os.devnull, "w")
     try:
-        result = train(cfg, resume=args.resume)
+        result = train(cfg, resume=args.resume, command="moodlens " + " ".join(shlex.quote(a) for a in args.argv))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -175,7 +175,8 @@ def _run_distill(args) -> int:
 
     cfg = load_config(args.config, args.overrides, task=args.task)
     try:
-        result = distill_face(cfg, teachers=args.teachers, resume=args.resume, cache_only=args.cache_only)
+        result = distill_face(cfg, teachers=args.teachers, resume=args.resume, cache_only=args.cache_only,
+                              command="moodlens " + " ".join(shlex.quote(a) for a in args.argv))
     except KeyboardInterrupt:
         return 130
     print(json.dumps(result))

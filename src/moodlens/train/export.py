@@ -307,7 +307,7 @@ def card_markdown(card: dict) -> str:
     lines += [
         "## Reproduce", "",
         "```bash",
-        "moodlens train face --config configs/face_resnet.yaml",
+        card.get("trained_with") or "moodlens train face --config configs/face_resnet.yaml",
         card.get("reproduce") or "moodlens export face runs/face_resnet/best.pt --out model.onnx",
         "```", "",
         "## Limits", "",

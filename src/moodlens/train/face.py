@@ -75,7 +75,8 @@ def images_to_input(x: torch.Tensor) -> torch.Tensor:
     return x.unsqueeze(1).float().div_(255.0)
 
 
-def train_face(cfg: TrainConfig, resume: bool = False, save: bool = True, epoch_callback=None) -> dict:
+def train_face(cfg: TrainConfig, resume: bool = False, save: bool = True, epoch_callback=None,
+               command: str = "") -> dict:
     """Train ``cfg``; ``save=False`` writes no checkpoints or logs and ``epoch_callback``
     gets each epoch's metrics (both for ``moodlens tune``'s trials)."""
     train, val = load_training_data(cfg)
@@ -97,6 +98,7 @@ def train_face(cfg: TrainConfig, resume: bool = False, save: bool = True, epoch_
                  "labels": cfg.data.labels,
                  "train_count": len(train), "val_count": len(val)},
         "parameters": params,
+        "trained_with": command,  # the command line, for the card's "Reproduce"
     }
     trainer = Trainer(
         net, cfg,

@@ -181,7 +181,8 @@ def voice_card(cfg: VoiceTrainConfig, train_items: list[SpeechItem], val_items: 
     }
 
 
-def train_voice(cfg: VoiceTrainConfig, resume: bool = False, save: bool = True, epoch_callback=None) -> dict:
+def train_voice(cfg: VoiceTrainConfig, resume: bool = False, save: bool = True, epoch_callback=None,
+                command: str = "") -> dict:
     """Train ``cfg``; ``save=False`` writes no checkpoints or logs (the feature cache is still
     kept) and ``epoch_callback`` gets each epoch's metrics (both for ``moodlens tune``'s trials)."""
     s = cfg.features
@@ -209,6 +210,7 @@ def train_voice(cfg: VoiceTrainConfig, resume: bool = False, save: bool = True, 
     print(f"model: {cfg.model.arch} {cfg.model.options or ''} ({params / 1e6:.2f} M parameters), "
           f"input (1, {s.n_features}, {s.clip_frames})")
     card = voice_card(cfg, train_items, val_items, len(train.y), len(val.y), params, notes)
+    card["trained_with"] = command  # the command line, for the card's "Reproduce"
     trainer = Trainer(
         net, cfg, train, val, len(labels),
         lambda idx: window_batch(train_cache, idx, s, random=cfg.augment.shift),

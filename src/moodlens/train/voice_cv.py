@@ -25,6 +25,8 @@ logits with the expected calibration error (15 bins) before and after it.
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 import dataclasses
 import json
 import time
@@ -152,7 +154,8 @@ def prepare(cfg: VoiceTrainConfig, folds: int, speakers, corpus: str, cache_dir:
         usable=np.array([str(i.path) not in cache.failed for i in items]), blocks=blocks)
 
 
-def run_fold(cfg: VoiceTrainConfig, data: Prepared, k: int, out: Path, corpus: str = "ravdess") -> tuple[dict, np.ndarray, np.ndarray]:
+def run_fold(cfg: VoiceTrainConfig, data: Prepared, k: int, out: Path, corpus: str = "ravdess",
+             command: str = "") -> tuple[dict, np.ndarray, np.ndarray]:
     """Train fold ``k`` (0-based) for the recipe's epochs; its result, held-out logits and labels.
 
     The last epoch's weights are saved as ``out/fold<k+1>/last.pt`` (a checkpoint
@@ -170,6 +173,7 @@ def run_fold(cfg: VoiceTrainConfig, data: Prepared, k: int, out: Path, corpus: s
     card = voice_card(fold_cfg, [data.items[i] for i in train_idx], [data.items[i] for i in val_idx], len(train_idx),
                       len(val_idx), sum(p.numel() for p in net.parameters()),
                       {"dropped_labels": data.dropped, "cross_validation_fold": {"fold": k + 1, "held_out": block}})
+    card["trained_with"] = command
     print(f"fold {k + 1}/{len(data.blocks)}: holding out {corpus} {','.join(block)} ({len(val_idx)} clips), "
           f"training on {len(train_idx)} clips", flush=True)
     cache = data.cache
@@ -190,14 +194,14 @@ def run_fold(cfg: VoiceTrainConfig, data: Prepared, k: int, out: Path, corpus: s
     return result, logits, true
 
 
-def _fold_job(cfg, folds, speakers, corpus, cache_dir, out, k):
+def _fold_job(cfg, folds, speakers, corpus, cache_dir, out, k, command):
     """One fold in a worker process (``--jobs``): features come from the cache the parent filled."""
-    return run_fold(cfg, prepare(cfg, folds, speakers, corpus, cache_dir, quiet=True), k, out, corpus)
+    return run_fold(cfg, prepare(cfg, folds, speakers, corpus, cache_dir, quiet=True), k, out, corpus, command)
 
 
 def cross_validate(cfg: VoiceTrainConfig, folds: int = 4, speakers=("01-16",), corpus: str = "ravdess",
                    out_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-                   only_folds: list[int] | None = None, jobs: int = 1, test: bool = False) -> dict:
+                   only_folds: list[int] | None = None, jobs: int = 1, test: bool = False, command: str = "") -> dict:
     """Train ``folds`` models, each holding out a block of ``corpus``'s ``speakers``; see the module doc."""
     labels = tuple(cfg.data.labels)
     out = Path(out_dir or Path(cfg.out_dir) / "cv")
@@ -214,10 +218,11 @@ def cross_validate(cfg: VoiceTrainConfig, folds: int = 4, speakers=("01-16",), c
 
         print(f"running {len(todo)} folds in {min(jobs, len(todo))} processes", flush=True)
         with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            runs = list(pool.map(_fold_job, *zip(*[(cfg, folds, speakers, corpus, cache_dir, out, k) for k in todo])))
+            runs = list(pool.map(_fold_job, *zip(*[(cfg, folds, speakers, corpus, cache_dir, out, k, command)
+                                                   for k in todo])))
     else:
         torch.set_num_threads(cfg.optim.threads or torch.get_num_threads())
-        runs = [run_fold(cfg, data, k, out, corpus) for k in todo]
+        runs = [run_fold(cfg, data, k, out, corpus, command) for k in todo]
     results = [r for r, _, _ in runs]
     all_logits, all_true = [l for _, l, _ in runs], [t for _, _, t in runs]
     summary = summarise(results, np.concatenate(all_logits), np.concatenate(all_true), labels)
@@ -341,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, args.overrides, task="voice")
         cross_validate(cfg, args.folds, args.speakers, args.corpus, args.out, args.cache,
-                       [f - 1 for f in args.only_folds] if args.only_folds else None, args.jobs, args.test)
+                       [f - 1 for f in args.only_folds] if args.only_folds else None, args.jobs, args.test,
+                       command=" ".join(["python -m moodlens.train.voice_cv", *map(shlex.quote, argv or sys.argv[1:])]))
     except DataError as exc:
         print(f"error: {exc}")
         return 2

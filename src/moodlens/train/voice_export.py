@@ -177,7 +177,7 @@ def voice_card_markdown(card: dict) -> str:
             *per_class_table(ev["per_class"]), "",
         ]
     lines += [
-        "## Reproduce", "", "```bash", "moodlens train voice --config configs/voice_cnn.yaml",
+        "## Reproduce", "", "```bash", card.get("trained_with") or "moodlens train voice --config configs/voice_cnn.yaml",
         card.get("reproduce") or "moodlens export voice runs/voice_cnn/best.pt --out voice_cnn.onnx", "```", "",
         "## Limits", "",
         "Acted emotions from a few dozen studio speakers (English, German), mostly two fixed sentences in "
