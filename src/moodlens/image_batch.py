@@ -27,7 +27,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterator
 
-from .images import decode_image, read_image
+from .errors import MoodlensError
+from .face.recognizer import read_image_file
 from .io import atomic_path
 from .results import ImageResult
 from .video.batch import output_stems
@@ -90,11 +91,16 @@ def process_image(recognizer, path: Path, stem: str, save_dir: Path | None = Non
         done = stored_result(path, stem, save_dir, settings)
         if done is not None:
             return done, True
-    result = recognizer.predict_file(path, detect=detect, data=data)
-    if result.error or save_dir is None:
+    if save_dir is None:
+        return recognizer.predict_file(path, detect=detect, data=data), False
+    try:  # decoded once, for the result and the annotated copy
+        image = read_image_file(path, data)
+    except MoodlensError as exc:
+        return ImageResult(source=str(path), error=str(exc)), False
+    result = recognizer.predict_decoded(image, path, detect)
+    if result.error:
         return result, False
     annotated, sidecar = output_paths(save_dir, path, stem)
-    image = read_image(path) if data is None else decode_image(bytes(data), str(path))
     save_image(annotated, draw_faces(image, result.faces))
     doc = {"version": SIDECAR_VERSION, "settings": settings, "result": result.to_record()}
     with atomic_path(sidecar) as tmp:  # after the annotated copy: a sidecar means both are there

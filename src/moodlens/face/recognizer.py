@@ -73,6 +73,15 @@ def crop_face(gray: np.ndarray, box: Box, scale: float = CROP_SCALE, shift_y: fl
     return gray[y0:y0 + s, x0:x0 + s]
 
 
+def read_image_file(path: str | Path, data: bytes | None = None) -> np.ndarray:
+    """The image at ``path``, or decoded from ``data`` (its bytes, read already); raises InputError."""
+    if data is None:
+        return read_image(path)
+    if not data:
+        raise InputError(f"{path}: empty file")  # what read_image says of an empty file
+    return decode_image(bytes(data), str(path))
+
+
 @dataclass
 class FaceRecognizerOptions:
     model: str = "default"  # bundled name or path to a moodlens face .onnx
@@ -158,12 +167,14 @@ class FaceRecognizer:
         when they were read already (a Ray Dataset of binary files); ``path``
         then only names the file."""
         try:
-            if data is None:
-                image = read_image(path)
-            elif not data:
-                raise InputError(f"{path}: empty file")  # what read_image says of an empty file
-            else:
-                image = decode_image(bytes(data), str(path))
+            image = read_image_file(path, data)
+        except MoodlensError as exc:
+            return ImageResult(source=str(path), error=str(exc))
+        return self.predict_decoded(image, path, detect)
+
+    def predict_decoded(self, image: np.ndarray, path: str | Path, detect: bool = True) -> ImageResult:
+        """:meth:`predict_file` for an image decoded already (by :func:`read_image_file`)."""
+        try:
             faces = self.predict_array(image, str(path), detect)
             return ImageResult(source=str(path), faces=faces, size=(image.shape[1], image.shape[0]))
         except MoodlensError as exc:
