@@ -1,7 +1,7 @@
 """Speaker-independent accuracy and speed of a voice model.
 
-    python benchmarks/voice_benchmark.py                         # bundled default model
-    python benchmarks/voice_benchmark.py --model runs/x.onnx
+    python benchmarks/voice_benchmark.py                         # bundled voice-ensemble and voice-cnn
+    python benchmarks/voice_benchmark.py --model runs/x.onnx default
     python benchmarks/voice_benchmark.py --leave-speakers-out --folds 4 --speakers 01-16   # trains: ~1 h
 
 Prints Markdown tables:
@@ -84,34 +84,37 @@ def leave_speakers_out_table(config: str, folds: int, epochs: int | None, speake
     return render(cross_validate(cfg, folds, speakers, "ravdess", out_dir=out))
 
 
-def latency_table(model: str) -> str:
-    rec = VoiceRecognizer(model, threads=1)
+def latency_table(models: list[str]) -> str:
+    """One row per step, one column per model, all measured in this run."""
     ravdess = SHARED / "ravdess"
     if ravdess.exists():
         wave = read_wave(sorted(ravdess.rglob("*.flac"))[0])
     else:
         wave = np.random.default_rng(0).standard_normal(3 * 16000).astype(np.float32) * 0.1
     clip3 = np.resize(wave, 3 * 16000)
-    prepared = prepare_clip(clip3)
-    feats = features(prepared, rec.settings)
-    x = windows(feats, rec.settings)
     long = np.concatenate([np.resize(wave, 4 * 16000), np.zeros(16000, np.float32)] * 12)  # 60 s
-    t0 = time.perf_counter()
-    result = rec.predict(long)
-    long_s = time.perf_counter() - t0
-    rows = [
-        {"what": "3 s clip: trim + loudness + log-mel + model", "one thread": f"{median_ms(lambda: rec.classify_clip(prepare_clip(clip3))):.2f} ms"},
-        {"what": "  trim + loudness", "one thread": f"{median_ms(lambda: prepare_clip(clip3)):.2f} ms"},
-        {"what": "  log-mel (numpy)", "one thread": f"{median_ms(lambda: features(prepared, rec.settings)):.2f} ms"},
-        {"what": "  model (ONNX Runtime)", "one thread": f"{median_ms(lambda: rec.model.run(x)):.2f} ms"},
-        {"what": f"60 s recording, {len(result.segments)} segments", "one thread": f"{long_s * 1000:.0f} ms ({60 / long_s:.0f}x real time)"},
-    ]
-    return table(rows, ["what", "one thread"])
+    rows = [{"what": "3 s clip: trim + loudness + log-mel + model"}, {"what": "  trim + loudness"},
+            {"what": "  log-mel (numpy)"}, {"what": "  model (ONNX Runtime)"}, {"what": "60 s recording"}]
+    for model in models:
+        rec = VoiceRecognizer(model, threads=1)
+        prepared = prepare_clip(clip3)
+        feats = features(prepared, rec.settings)
+        x = windows(feats, rec.settings)
+        t0 = time.perf_counter()
+        result = rec.predict(long)
+        long_s = time.perf_counter() - t0
+        rows[0][model] = f"{median_ms(lambda: rec.classify_clip(prepare_clip(clip3))):.2f} ms"
+        rows[1][model] = f"{median_ms(lambda: prepare_clip(clip3)):.2f} ms"
+        rows[2][model] = f"{median_ms(lambda: features(prepared, rec.settings)):.2f} ms"
+        rows[3][model] = f"{median_ms(lambda: rec.model.run(x)):.2f} ms"
+        rows[4][model] = f"{long_s * 1000:.0f} ms ({60 / long_s:.0f}x real time, {len(result.segments)} segments)"
+    return table(rows, ["what", *models])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="default", help="voice model name or .onnx path (default: %(default)s)")
+    ap.add_argument("--model", nargs="+", default=["default", "voice-cnn"],
+                    help="voice model names or .onnx paths, compared in one run (default: %(default)s)")
     ap.add_argument("--leave-speakers-out", action="store_true",
                     help="also cross-validate the recipe over RAVDESS actors (trains a model per fold: slow)")
     ap.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "voice_cnn.yaml"),
@@ -122,13 +125,14 @@ def main() -> None:
     ap.add_argument("--cv-out", default=None, help="where fold results go (default: the recipe's out_dir/cv)")
     args = ap.parse_args()
 
-    print(f"## Speaker-independent accuracy of {args.model} (speakers never trained on)\n")
-    print(held_out_table(args.model))
+    for model in args.model:
+        print(f"## Speaker-independent accuracy of {model} (speakers never trained on)\n")
+        print(held_out_table(model) + "\n")
     if args.leave_speakers_out:
         print(f"\n## Cross-validation over RAVDESS actors {' '.join(args.speakers)}, {args.folds} folds, "
               f"last epoch scored\n")
         print(leave_speakers_out_table(args.config, args.folds, args.epochs, args.speakers, args.cv_out))
-    print("\n## Latency\n")
+    print("\n## Latency on one thread\n")
     print(latency_table(args.model))
 
 

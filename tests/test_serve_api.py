@@ -108,7 +108,7 @@ def test_health(client):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok"
-    assert body["models"] == {"face": "face_resnet.onnx", "voice": "voice_cnn.onnx"}
+    assert body["models"] == {"face": "face_resnet.onnx", "voice": "voice_ensemble.onnx"}
     assert body["policy"] == "api test"
     assert body["streams"] == 0
 

@@ -161,9 +161,9 @@ def test_model_of_wrong_kind_and_missing_bundled(tiny_face_onnx):
         VoiceRecognizer(str(tiny_face_onnx))
     from moodlens.registry import BUNDLED, DEFAULTS, available_models
 
-    assert BUNDLED["voice-cnn"] == ("voice", "voice_cnn") and DEFAULTS["voice"] == "voice-cnn"
-    if "voice-cnn" not in available_models("voice"):
-        with pytest.raises(ModelError, match="bundled model 'voice-cnn' is missing"):
+    assert BUNDLED["voice-ensemble"] == ("voice", "voice_ensemble") and DEFAULTS["voice"] == "voice-ensemble"
+    if "voice-ensemble" not in available_models("voice"):
+        with pytest.raises(ModelError, match="bundled model 'voice-ensemble' is missing"):
             VoiceRecognizer()
 
 

@@ -25,10 +25,10 @@ logits with the expected calibration error (15 bins) before and after it.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import dataclasses
 import json
+import shlex
+import sys
 import time
 from pathlib import Path
 

@@ -213,6 +213,9 @@ def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str
         "architecture": first["architecture"], "data_terms": first["data_terms"],
         "parameters": sum(c["parameters"] for c in member_cards), "format": first["format"],
         "temperature": 1.0, "reproduce": command,
+        # how the members were trained and exported, then this command: the whole recipe
+        "reproduce_steps": list(dict.fromkeys(c.get("trained_with") or "" for c in member_cards if c.get("trained_with")))
+        + [c["reproduce"] for c in member_cards if c.get("reproduce")] + [command],
         "data": {"train_speakers": sorted(everyone), "val_speakers": first["data"]["val_speakers"],
                  "members_leave_out": [sorted(everyone - set(c["data"]["train_speakers"])) for c in member_cards],
                  "members_train_count": [c["data"]["train_count"] for c in member_cards]},
@@ -272,7 +275,7 @@ def voice_ensemble_markdown(card: dict) -> str:
                 f"{m['name']} {m['accuracy']:.4f} / UAR {m['uar']:.4f}" for m in card["members_evaluation"]
                 if m["accuracy"] is not None) + ".", "",
         ]
-    lines += ["## Reproduce", "", "```bash", card.get("reproduce") or "", "```", "",
+    lines += ["## Reproduce", "", "```bash", *(card.get("reproduce_steps") or [card.get("reproduce") or ""]), "```", "",
               "## Limits", "",
               "Acted emotions from a few dozen studio speakers (English, German), mostly two fixed sentences in "
               "RAVDESS: spontaneous speech, other languages, noisy rooms and children are recognised less reliably. "
