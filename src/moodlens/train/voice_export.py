@@ -195,7 +195,8 @@ def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str
     speakers (accuracy, UAR, per class, ECE, one-thread latency). Written like any card."""
     from ..runtime import read_metadata
     from ..voice.audio import read_wave
-    from ..voice.evaluation import evaluate_voice, voice_probabilities
+    from ..evaluate import report
+    from ..voice.evaluation import voice_probabilities
     from ..voice.recognizer import VoiceRecognizer
     from .calibration import ece
     from .voice import build_sets
@@ -229,9 +230,12 @@ def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str
         val_items = []
     if val_items:
         rec = VoiceRecognizer(str(out), threads=2)
-        rep = evaluate_voice(rec, val_items, source="validation speakers")
-        probs, used, _ = voice_probabilities(rec, val_items)
+        probs, used, failed = voice_probabilities(rec, val_items)  # scored once: the report and ECE both
+        if not used:
+            raise DataError(f"none of the {len(val_items)} validation clips could be used; first error: "
+                            f"{failed[0]['error']}")
         true = np.array([rec.labels.index(val_items[j].label) for j in used])
+        rep = report(true, probs.argmax(1), rec.labels, failed=failed)
         card["evaluation"] = {
             "data": f"held-out speakers {', '.join(sorted({i.speaker_key for i in val_items}))} ({rep.n} clips)",
             "split_role": "whole speakers no member was trained on; nothing was selected on them",
