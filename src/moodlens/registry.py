@@ -19,7 +19,7 @@ WEIGHTS = Path(__file__).with_name("weights")
 BUNDLED: dict[str, tuple[str, str]] = {
     "face-resnet": ("face", "face_resnet"),
     "voice-ensemble": ("voice", "voice_ensemble"),  # 4 cross-validation fold models averaged
-    "voice-cnn": ("voice", "voice_cnn"),  # one model, ~4x faster, a little less accurate
+    "voice-cnn": ("voice", "voice_cnn"),  # one model, ~2x faster, a little less accurate
 }
 DEFAULTS = {"face": "face-resnet", "voice": "voice-ensemble"}
 
