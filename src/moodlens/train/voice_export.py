@@ -220,6 +220,7 @@ def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str
         "data": {"train_speakers": sorted(everyone), "val_speakers": first["data"]["val_speakers"],
                  "members_leave_out": [sorted(everyone - set(c["data"]["train_speakers"])) for c in member_cards],
                  "members_train_count": [c["data"]["train_count"] for c in member_cards]},
+        "members_temperature": [c.get("temperature", 1.0) for c in member_cards],
         "members_evaluation": [{"name": c["name"], "accuracy": c.get("evaluation", {}).get("accuracy"),
                                 "uar": c.get("evaluation", {}).get("uar")} for c in member_cards],
     })
@@ -238,7 +239,7 @@ def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str
         rep = report(true, probs.argmax(1), rec.labels, failed=failed)
         card["evaluation"] = {
             "data": f"held-out speakers {', '.join(sorted({i.speaker_key for i in val_items}))} ({rep.n} clips)",
-            "split_role": "whole speakers no member was trained on; nothing was selected on them",
+            "split_role": "Whole speakers no member was trained on; nothing was selected on them",
             "accuracy": rep.accuracy, "uar": rep.uar, "macro_f1": rep.macro_f1, "n": rep.n,
             "per_class": rep.per_class(), "confusion_matrix": rep.confusion.tolist(),
             "ece_15_bins": ece(probs, true), "failed": rep.extra["failed"],
@@ -263,6 +264,8 @@ def voice_ensemble_markdown(card: dict) -> str:
         f"- Trained by moodlens: each member on the speakers {', '.join(data['train_speakers'])} except its own "
         f"left-out block ({'; '.join(', '.join(b) for b in data['members_leave_out'])}), "
         f"{' / '.join(map(str, data['members_train_count']))} clips, for a fixed number of epochs",
+        f"- Softmax temperature of each member (inside its graph): "
+        f"{', '.join(f'{t:.3g}' for t in card.get('members_temperature', []))}; the average is not re-tempered",
         f"- Data terms: {card['data_terms']}",
         "",
     ]
