@@ -129,6 +129,11 @@ def _add_train(sub) -> None:
     p.set_defaults(run=_run_train)
 
 
+def command_line(args) -> str:
+    """The command as typed, for model cards' "Reproduce"."""
+    return "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
+
+
 def _run_train(args) -> int:
     from .train.config import load_config
 
@@ -143,7 +148,7 @@ def _run_train(args) -> int:
     if not world.is_main:  # one log: rank 0 reports for all (errors still reach stderr)
         sys.stdout = open(os.devnull, "w")
     try:
-        result = train(cfg, resume=args.resume, command="moodlens " + " ".join(shlex.quote(a) for a in args.argv))
+        result = train(cfg, resume=args.resume, command=command_line(args))
     except KeyboardInterrupt:
         return 130
     finally:
@@ -176,7 +181,7 @@ def _run_distill(args) -> int:
     cfg = load_config(args.config, args.overrides, task=args.task)
     try:
         result = distill_face(cfg, teachers=args.teachers, resume=args.resume, cache_only=args.cache_only,
-                              command="moodlens " + " ".join(shlex.quote(a) for a in args.argv))
+                              command=command_line(args))
     except KeyboardInterrupt:
         return 130
     print(json.dumps(result))
@@ -242,7 +247,7 @@ def _run_export(args) -> int:
         return run_export_voice(args)
     from .train.export import export_face_model
 
-    command = "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
+    command = command_line(args)
     card = export_face_model(args.checkpoint, args.out, int8=not args.fp32, calibration_data=args.calibration_data,
                              eval_data=args.eval_data, eval_usage=args.eval_usage, name=args.name, command=command,
                              flip_tta=args.flip_tta, temperature=args.temperature)
@@ -280,7 +285,7 @@ def _run_ensemble(args) -> int:
     if card["task"] == "voice":  # voice cards are completed with an evaluation on the members' held-out speakers
         from .train.voice_export import voice_ensemble_card
 
-        command = "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
+        command = command_line(args)
         card = voice_ensemble_card(args.out, args.members, command=command)
         if "evaluation" in card:
             e = card["evaluation"]

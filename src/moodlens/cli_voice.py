@@ -7,7 +7,6 @@ Like the rest of the CLI, a thin adapter over the Python API.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
@@ -123,7 +122,9 @@ def run_export_voice(args) -> int:
         raise DataError("voice: --temperature auto is face only; a voice temperature comes from "
                         "`python -m moodlens.train.voice_cv` (cross-validation over speakers)")
 
-    command = "moodlens " + " ".join(shlex.quote(a) for a in args.argv)
+    from .cli import command_line
+
+    command = command_line(args)
     card = export_voice_model(args.checkpoint, args.out, int8=args.int8, name=args.name, command=command,
                               evaluate=not args.no_eval, temperature=args.temperature)
     print(f"wrote {args.out} ({card['size_bytes'] / 1e6:.2f} MB, {card['format']}); "

@@ -42,6 +42,7 @@ from ..io import atomic_path
 from ..runtime import softmax
 from .calibration import ece, fit_temperature
 from .config import CorpusSpec, VoiceTrainConfig, load_config
+from .export import load_checkpoint
 from .loop import Split, Trainer, predict_logits, seed_everything, uar
 from .voice import FeatureCache, cached_features, map_labels, voice_card, window_batch
 from .voice_augment import augment_voice
@@ -271,9 +272,7 @@ def score_test(cfg: VoiceTrainConfig, checkpoints: list[Path], items: list[Speec
     to_input = lambda ix: window_batch(cache, ix, s, random=False)  # noqa: E731
     probs, members = [], []
     for path in checkpoints:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        net = build_voice_net(cfg.model.arch, len(labels), s.n_features, **dict(cfg.model.options))
-        net.load_state_dict(state["ema"] or state["model"])
+        net, _ = load_checkpoint(path)  # EMA weights when trained with them, as the folds were scored
         p = softmax(predict_logits(net, idx, to_input, cfg.optim).numpy())
         probs.append(p)
         members.append({"checkpoint": str(path), "accuracy": float((p.argmax(1) == true).mean()),

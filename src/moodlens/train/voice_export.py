@@ -60,6 +60,28 @@ def clip_latency_ms(model_path: Path, wave: np.ndarray, runs: int = 30) -> float
     return 1000 * statistics.median(times[3:])
 
 
+def one_window_latency_ms(model_path: Path, item, settings) -> float:
+    """:func:`clip_latency_ms` on exactly one model window of real speech (``item``'s audio, repeated)."""
+    from ..voice.audio import read_wave
+
+    clip = np.resize(read_wave(item.path, settings.sample_rate), int(settings.clip_seconds * settings.sample_rate))
+    return round(clip_latency_ms(model_path, clip), 3)
+
+
+def report_record(rep) -> dict:
+    """The metrics of an evaluation report as the model cards store them."""
+    return {"accuracy": rep.accuracy, "uar": rep.uar, "macro_f1": rep.macro_f1, "n": rep.n,
+            "per_class": rep.per_class(), "confusion_matrix": rep.confusion.tolist(), "failed": rep.extra["failed"]}
+
+
+VOICE_LIMITS = [
+    "## Limits", "",
+    "Acted emotions from a few dozen studio speakers (English, German), mostly two fixed sentences in "
+    "RAVDESS: spontaneous speech, other languages, noisy rooms and children are recognised less reliably. "
+    "Do not use the model to make decisions about people.", "",
+]
+
+
 
 
 def export_voice_model(checkpoint: str | Path, out: str | Path, int8: bool = False, name: str | None = None,
@@ -70,7 +92,6 @@ def export_voice_model(checkpoint: str | Path, out: str | Path, int8: bool = Fal
     ``temperature`` (default: the recipe's ``temperature``) divides the logits
     inside the exported graph: it calibrates the probabilities without
     changing any prediction."""
-    from ..voice.audio import read_wave
     from ..voice.evaluation import evaluate_voice
     from ..voice.recognizer import VoiceRecognizer
     from .voice import build_sets
@@ -132,13 +153,9 @@ def export_voice_model(checkpoint: str | Path, out: str | Path, int8: bool = Fal
             "split_role": "whole speakers never trained on; the same speakers selected the best epoch"
                           if card["training"]["selected_on_val"] else
                           "whole speakers never trained on; nothing was selected on them (weights of the last epoch)",
-            "accuracy": rep.accuracy, "uar": rep.uar, "macro_f1": rep.macro_f1, "n": rep.n,
-            "per_class": rep.per_class(), "confusion_matrix": rep.confusion.tolist(),
-            "failed": rep.extra["failed"], "dropped": rep.extra["dropped"],
+            **report_record(rep), "dropped": rep.extra["dropped"],
         }
-        clip = read_wave(val_items[0].path, s.sample_rate)
-        clip = np.resize(clip, int(s.clip_seconds * s.sample_rate))  # exactly one 3 s window of real speech
-        card["latency_ms_3s_clip_1_thread"] = round(clip_latency_ms(out, clip), 3)
+        card["latency_ms_3s_clip_1_thread"] = one_window_latency_ms(out, val_items[0], s)
 
     write_card(out, meta, card, voice_card_markdown)
     return card
@@ -179,10 +196,7 @@ def voice_card_markdown(card: dict) -> str:
     lines += [
         "## Reproduce", "", "```bash", card.get("trained_with") or "moodlens train voice --config configs/voice_cnn.yaml",
         card.get("reproduce") or "moodlens export voice runs/voice_cnn/best.pt --out voice_cnn.onnx", "```", "",
-        "## Limits", "",
-        "Acted emotions from a few dozen studio speakers (English, German), mostly two fixed sentences in "
-        "RAVDESS: spontaneous speech, other languages, noisy rooms and children are recognised less reliably. "
-        "Do not use the model to make decisions about people.", "",
+        *VOICE_LIMITS,
     ]
     return "\n".join(lines)
 
@@ -194,7 +208,6 @@ def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str
     members learned from, and the ensemble evaluated on the first member's validation
     speakers (accuracy, UAR, per class, ECE, one-thread latency). Written like any card."""
     from ..runtime import read_metadata
-    from ..voice.audio import read_wave
     from ..evaluate import report
     from ..voice.evaluation import voice_probabilities
     from ..voice.recognizer import VoiceRecognizer
@@ -240,13 +253,9 @@ def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str
         card["evaluation"] = {
             "data": f"held-out speakers {', '.join(sorted({i.speaker_key for i in val_items}))} ({rep.n} clips)",
             "split_role": "Whole speakers no member was trained on; nothing was selected on them",
-            "accuracy": rep.accuracy, "uar": rep.uar, "macro_f1": rep.macro_f1, "n": rep.n,
-            "per_class": rep.per_class(), "confusion_matrix": rep.confusion.tolist(),
-            "ece_15_bins": ece(probs, true), "failed": rep.extra["failed"],
+            **report_record(rep), "ece_15_bins": ece(probs, true),
         }
-        clip = np.resize(read_wave(val_items[0].path, cfg.features.sample_rate),
-                         int(cfg.features.clip_seconds * cfg.features.sample_rate))
-        card["latency_ms_3s_clip_1_thread"] = round(clip_latency_ms(out, clip), 3)
+        card["latency_ms_3s_clip_1_thread"] = one_window_latency_ms(out, val_items[0], cfg.features)
     write_card(out, meta, card, voice_ensemble_markdown)
     return card
 
@@ -283,8 +292,5 @@ def voice_ensemble_markdown(card: dict) -> str:
                 if m["accuracy"] is not None) + ".", "",
         ]
     lines += ["## Reproduce", "", "```bash", *(card.get("reproduce_steps") or [card.get("reproduce") or ""]), "```", "",
-              "## Limits", "",
-              "Acted emotions from a few dozen studio speakers (English, German), mostly two fixed sentences in "
-              "RAVDESS: spontaneous speech, other languages, noisy rooms and children are recognised less reliably. "
-              "Do not use the model to make decisions about people.", ""]
+              *VOICE_LIMITS]
     return "\n".join(lines)
