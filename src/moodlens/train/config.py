@@ -97,7 +97,7 @@ class TrainConfig:
 
 
 # --- voice recipes -------------------------------------------------------------
-# Defaults reproduce the bundled voice model: train on the shared RAVDESS actors
+# Defaults reproduce voice-cnn (the single voice model): train on the shared RAVDESS actors
 # 01-16 + SAVEE + EMO-DB, select the epoch on RAVDESS actors 17-20 (whole
 # speakers held out), predict the eight RAVDESS emotions.
 
