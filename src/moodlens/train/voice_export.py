@@ -82,8 +82,6 @@ VOICE_LIMITS = [
 ]
 
 
-
-
 def export_voice_model(checkpoint: str | Path, out: str | Path, int8: bool = False, name: str | None = None,
                        command: str = "", evaluate: bool = True, temperature: float | None = None) -> dict:
     """Export a voice checkpoint; evaluate the exported file on the recipe's
@@ -208,8 +206,7 @@ def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str
     members learned from, and the ensemble evaluated on the first member's validation
     speakers (accuracy, UAR, per class, ECE, one-thread latency). Written like any card."""
     from ..runtime import read_metadata
-    from ..evaluate import report
-    from ..voice.evaluation import voice_probabilities
+    from ..voice.evaluation import score_voice
     from ..voice.recognizer import VoiceRecognizer
     from .calibration import ece
     from .voice import build_sets
@@ -244,12 +241,7 @@ def voice_ensemble_card(out: str | Path, members: list[str | Path], command: str
         val_items = []
     if val_items:
         rec = VoiceRecognizer(str(out), threads=2)
-        probs, used, failed = voice_probabilities(rec, val_items)  # scored once: the report and ECE both
-        if not used:
-            raise DataError(f"none of the {len(val_items)} validation clips could be used; first error: "
-                            f"{failed[0]['error']}")
-        true = np.array([rec.labels.index(val_items[j].label) for j in used])
-        rep = report(true, probs.argmax(1), rec.labels, failed=failed)
+        rep, probs, true = score_voice(rec, val_items, source="validation speakers")  # scored once: report and ECE
         card["evaluation"] = {
             "data": f"held-out speakers {', '.join(sorted({i.speaker_key for i in val_items}))} ({rep.n} clips)",
             "split_role": "Whole speakers no member was trained on; nothing was selected on them",

@@ -47,6 +47,13 @@ def voice_probabilities(recognizer: VoiceRecognizer, items: list[SpeechItem], pr
 def evaluate_voice(recognizer: VoiceRecognizer, items: list[SpeechItem], relabel: dict[str, str] | None = None,
                    source: str = "", progress: bool = False) -> Report:
     """Accuracy, UAR, per-class report and confusion matrix over ``items``."""
+    return score_voice(recognizer, items, relabel, source, progress)[0]
+
+
+def score_voice(recognizer: VoiceRecognizer, items: list[SpeechItem], relabel: dict[str, str] | None = None,
+                source: str = "", progress: bool = False) -> tuple[Report, np.ndarray, np.ndarray]:
+    """:func:`evaluate_voice`'s report, with the probabilities and true label indices it was
+    computed from (one row per clip that could be used), for calibration figures."""
     relabel = relabel or {}
     labels = recognizer.labels
     mapped = [relabel.get(i.label, i.label) for i in items]
@@ -65,5 +72,6 @@ def evaluate_voice(recognizer: VoiceRecognizer, items: list[SpeechItem], relabel
     true = np.array([labels.index(relabel.get(kept[j].label, kept[j].label)) for j in used], np.int64)
     pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
     speakers = sorted({kept[j].speaker_key for j in used})
-    return report(true, pred, labels, model=str(recognizer.model.path), data=source,
-                  dropped=dict(dropped), failed=failed, speakers=speakers, seconds=round(seconds, 3))
+    rep = report(true, pred, labels, model=str(recognizer.model.path), data=source,
+                 dropped=dict(dropped), failed=failed, speakers=speakers, seconds=round(seconds, 3))
+    return rep, probs, true
