@@ -48,6 +48,34 @@ def test_student_learns_from_cached_teacher_labels(teacher, tmp_path, capsys):
     assert "teacher 1/" not in capsys.readouterr().out.split("wrote")[-1]
 
 
+def test_teachers_are_added_to_a_cache_whose_checkpoints_are_gone(teacher, tmp_path, capsys):
+    data, ckpt = teacher
+    args = _sets(f"data.path={data}", f"out_dir={tmp_path / 's'}")
+    assert main(["distill", "face", "--teachers", str(ckpt), "--cache-only", *args]) == 0
+    cache = tmp_path / "s" / "soft_labels.npz"
+    first = load_soft_labels(cache, rows=64, labels=FER_EMOTIONS)
+    assert main(["train", "face", *_sets(f"data.path={data}", f"out_dir={tmp_path / 'b'}", "optim.seed=7")]) == 0
+    moved = tmp_path / "teacher_b.pt"
+    (tmp_path / "b" / "best.pt").rename(moved)
+    ckpt.unlink()  # teacher A's checkpoint is gone; its logits live on in the cache
+    assert main(["distill", "face", "--teachers", str(moved), "--cache-only", "--append", *args]) == 0
+    both = load_soft_labels(cache, rows=64, labels=FER_EMOTIONS)
+    assert both.shape == (2, 64, 2, 7)
+    assert np.array_equal(both[0], first[0]) and not np.array_equal(both[1], first[0])
+    with np.load(cache) as z:
+        assert [str(t) for t in z["teachers"]] == ["best.pt", "teacher_b.pt"]
+    capsys.readouterr()
+    assert main(["distill", "face", "--teachers", str(moved), "--cache-only", "--append", *args]) == 2
+    assert "teacher_b.pt: this checkpoint is already in" in capsys.readouterr().err
+    other = tmp_path / "other.csv"
+    write_fer_csv(other, n=40, usages=("Training",))
+    assert main(["distill", "face", "--teachers", str(moved), "--cache-only", "--append",
+                 *_sets(f"data.path={other}", f"distill.soft_labels={cache}")]) == 2
+    assert "64 rows, but the recipe's training data has 40" in capsys.readouterr().err
+    assert main(["distill", "face", "--cache-only", "--append", *args]) == 2
+    assert "--append adds --teachers" in capsys.readouterr().err
+
+
 def test_a_cache_for_other_data_is_refused(teacher, tmp_path, capsys):
     data, ckpt = teacher
     assert main(["distill", "face", "--teachers", str(ckpt), *_sets(f"data.path={data}", f"out_dir={tmp_path / 's'}")]) == 0

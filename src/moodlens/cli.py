@@ -171,6 +171,8 @@ def _add_distill(sub) -> None:
                    help="override a recipe value, e.g. --set distill.alpha=0.7 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt with the cached soft labels")
     p.add_argument("--cache-only", action="store_true", help="build the soft-label cache from --teachers and stop")
+    p.add_argument("--append", action="store_true",
+                   help="add --teachers to the existing cache (its teachers are kept; their checkpoints are not needed)")
     p.set_defaults(run=_run_distill)
 
 
@@ -181,7 +183,7 @@ def _run_distill(args) -> int:
     cfg = load_config(args.config, args.overrides, task=args.task)
     try:
         result = distill_face(cfg, teachers=args.teachers, resume=args.resume, cache_only=args.cache_only,
-                              command=command_line(args))
+                              append=args.append, command=command_line(args))
     except KeyboardInterrupt:
         return 130
     print(json.dumps(result))

@@ -67,23 +67,38 @@ def teacher_logits(net, images: np.ndarray, batch_size: int = 512) -> np.ndarray
 
 
 def build_soft_labels(teachers: list[str | Path], images: np.ndarray, labels: tuple[str, ...], out: str | Path,
-                      source: str) -> Path:
-    """Run every teacher over ``images`` and write the cache (atomically)."""
+                      source: str, append: bool = False) -> Path:
+    """Run every teacher over ``images`` and write the cache (atomically).
+
+    With ``append`` the teachers already in ``out`` are kept and the new ones added
+    after them, so a cache outlives the checkpoints it was made from.
+    """
     out = Path(out)
-    logits = []
+    logits, names, digests = [], [], []
+    if append:
+        if not out.is_file():
+            raise DataError(f"{out}: no soft-label cache to add teachers to; build it without --append")
+        logits = list(load_soft_labels(out, rows=len(images), labels=labels).astype(np.float16))
+        with np.load(out, allow_pickle=False) as z:
+            names, digests = [str(t) for t in z["teachers"]], [str(d) for d in z["teacher_sha256"]]
+    kept = list(digests)
     for i, path in enumerate(teachers, start=1):
+        digest = _sha256(Path(path)) if Path(path).is_file() else None
+        if digest in kept:
+            raise DataError(f"{path}: this checkpoint is already in {out} (teacher {kept.index(digest) + 1})")
         net = load_teacher(path, labels)
         print(f"teacher {i}/{len(teachers)}: {path} over {len(images)} images (and their mirror images)", flush=True)
         logits.append(teacher_logits(net, images).astype(np.float16))
+        names.append(Path(path).name)
+        digests.append(digest)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(
                 fh, format=np.array(CACHE_FORMAT), logits=np.stack(logits), labels=np.array(labels),
-                teachers=np.array([Path(t).name for t in teachers]),
-                teacher_sha256=np.array([_sha256(Path(t)) for t in teachers]),
+                teachers=np.array(names), teacher_sha256=np.array(digests),
                 source=np.array(source), rows=np.array(len(images)))
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(teachers)} teacher(s) x {len(images)} rows x 2 views")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(names)} teacher(s) x {len(images)} rows x 2 views")
     return out
 
 
@@ -144,11 +159,12 @@ def distill_loss(student_logits: torch.Tensor, hard_loss: torch.Tensor, targets:
 
 
 def distill_face(cfg, teachers: list[str] | None = None, resume: bool = False, cache_only: bool = False,
-                 **train_options) -> dict:
+                 append: bool = False, **train_options) -> dict:
     """Build the soft-label cache from ``teachers`` (when given), then train the student ``cfg``.
 
     The cache goes where ``distill.soft_labels`` says, or to ``out_dir/soft_labels.npz``.
     With ``resume`` an existing cache is kept: the student continues on the same targets.
+    With ``append`` the teachers are added to the existing cache instead of replacing it.
     """
     import dataclasses
 
@@ -158,9 +174,11 @@ def distill_face(cfg, teachers: list[str] | None = None, resume: bool = False, c
     if teachers and not (resume and path.exists()):
         train = load_all(cfg).split(cfg.data.train_usage)
         build_soft_labels(teachers, train.images, train.label_names, path,
-                          source=f"{cfg.data.path} ({', '.join(cfg.data.train_usage)})")
+                          source=f"{cfg.data.path} ({', '.join(cfg.data.train_usage)})", append=append)
     elif not cfg.distill.soft_labels and not path.exists():
         raise DataError("nothing to distil from: give --teachers A.pt B.pt ... or set distill.soft_labels in the recipe")
+    if append and not teachers:
+        raise DataError("--append adds --teachers to the cache: give them")
     if cache_only:
         if not teachers:
             raise DataError("--cache-only builds the cache from --teachers: give them")
