@@ -208,3 +208,19 @@ def test_shipped_search_spaces_fit_the_shipped_recipes():
     crnn = full_recipe(load_config(ROOT / "configs" / "voice_crnn.yaml", task="voice").to_dict())
     with pytest.raises(DataError, match="search.model.arch: the value cnn does not fit the recipe.*'rnn'"):
         check_space(load_space(ROOT / "configs" / "tune_voice.yaml"), crnn, "voice")
+
+
+def test_importances_name_the_key_that_moves_the_metric():
+    import optuna
+
+    from moodlens.train.tune import param_importances
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    objective = lambda t: t.suggest_float("optim.lr", 0, 1) + 0.01 * t.suggest_float("model.options.dropout", 0, 1)  # noqa: E731
+    study.optimize(objective, n_trials=4)
+    assert param_importances(study) == {}  # too few trials to split the variance
+    study.optimize(objective, n_trials=16)
+    shares = param_importances(study)
+    assert set(shares) == {"optim.lr", "model.options.dropout"}
+    assert list(shares)[0] == "optim.lr" and shares["optim.lr"] > 0.9

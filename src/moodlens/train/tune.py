@@ -480,6 +480,24 @@ _RecipeDumper.add_representer(list, lambda dumper, data: dumper.represent_sequen
     "tag:yaml.org,2002:seq", data, flow_style=not any(isinstance(v, (list, dict)) for v in data)))
 
 
+def param_importances(study, min_trials: int = 5) -> dict[str, float]:
+    """Each drawn key's share of the metric's variance (fANOVA, Optuna's evaluator), largest first.
+
+    Empty with fewer than ``min_trials`` complete trials, where the split would be noise.
+    Keys drawn only `when` others have some value are left out (not every trial has them).
+    """
+    import optuna
+
+    if sum(t.state.name == "COMPLETE" for t in study.trials) < min_trials:
+        return {}
+    try:
+        found = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    except (ValueError, RuntimeError):  # e.g. every trial drew the same values
+        return {}
+    return {key: round(float(share), 4) for key, share in found.items()}
+
+
 def tune(task: str, config: str | Path | None = None, overrides=(), space: str | Path | SearchSpace | None = None,
          trials: int = 20, timeout_min: float | None = None, epochs: int | None = None, metric: str | None = None,
          pruner: str = "median", study: str | Path | None = None, out: str | Path | None = None,
@@ -543,6 +561,11 @@ def tune(task: str, config: str | Path | None = None, overrides=(), space: str |
     if best is None:
         print(f"\nno finished trial yet; wrote {table_path}")
         return summary
+    importances = param_importances(s)
+    if importances:
+        print("\nwhat mattered (fANOVA share of the metric's variance over the complete trials): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
+    summary["importances"] = importances
     out_path = Path(out) if out else Path(f"{stem}-best.yaml")
     write_best(out_path, base, best, metric, study_path, start["optim"]["epochs"])
     summary["best_recipe"] = str(out_path)
