@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 
 import pytest
@@ -54,10 +55,14 @@ def test_face_study_writes_table_and_a_recipe_that_trains(face, capsys):
     out = capsys.readouterr().out
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["finished"] == 3 and not summary["interrupted"]
-    assert "trial  state     val_acc  epochs  seconds  optim.lr" in out  # the printed table
+    assert re.search(r"trial\s+state\s+val_acc\s+epochs\s+seconds\s+optim.lr", out)  # the printed table
     rows = list(csv.DictReader((tmp_path / "tune" / "face-trials.csv").read_text().splitlines()))
     assert [r["trial"] for r in rows] == ["0", "1", "2"] and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
     assert json.loads(rows[0]["augment.scale"]) in ([0.9, 1.1], [0.8, 1.2])
+    # trial 0 is the base recipe's own values, so the table shows what tuning gained over it
+    assert "\n0 base" in out
+    assert (float(rows[0]["optim.lr"]), float(rows[0]["model.options.dropout"])) == (0.002, 0.2)
+    assert (json.loads(rows[0]["augment.scale"]), float(rows[0]["augment.mixup_alpha"])) == ([0.9, 1.1], 0.0)
     assert sqlite3.connect(study).execute("select count(*) from trials").fetchone()[0] == 3
 
     best = tmp_path / "tune" / "face-best.yaml"

@@ -376,7 +376,8 @@ def make_objective(space: SearchSpace, start: dict, task: str, metric: str):
                 drawn[p.key] = p.suggest(trial)
                 set_key(values, p.key, drawn[p.key])
         trial.set_user_attr("values", plain(drawn))  # recipe values (categorical labels decoded)
-        print(f"\n--- trial {trial.number}: {_describe(drawn)}", flush=True)
+        base = " (the base recipe's values)" if trial.user_attrs.get("base_recipe") else ""
+        print(f"\n--- trial {trial.number}{base}: {_describe(drawn)}", flush=True)
         best = -math.inf
 
         def report(row: dict) -> None:
@@ -393,6 +394,45 @@ def make_objective(space: SearchSpace, start: dict, task: str, metric: str):
         return best
 
     return objective
+
+
+def _net_default(task: str, arch: str, option: str):
+    """The default of a network's constructor option, or _MISSING."""
+    import inspect
+
+    if task == "voice":
+        from .voice_nets import VOICE_NETS as nets
+    else:
+        from .nets import ARCHITECTURES as nets
+    if arch not in nets:
+        return _MISSING
+    parameter = inspect.signature(nets[arch]).parameters.get(option)
+    return _MISSING if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+
+
+def base_params(space: SearchSpace, start: dict) -> dict:
+    """The base recipe's own value of every searched key the space can express.
+
+    Enqueued as the first trial of a new study, so the table shows what tuning gained over
+    the recipe it started from. Network options the recipe leaves out take the network's
+    default; values outside the space are not fixed (that trial draws them).
+    """
+    fixed = {}
+    for p in space.params:
+        if not p.applies(start):
+            continue
+        value = get_key(start, p.key)
+        if value is _MISSING and p.key.startswith("model.options."):
+            value = _net_default(start["task"], start["model"]["arch"], p.key.removeprefix("model.options."))
+        if value is _MISSING:
+            continue
+        if p.type == "categorical":
+            labels = [label for label in p.labels if p.value_of(label) == value]
+            if labels:
+                fixed[p.key] = labels[0]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and p.low <= value <= p.high:
+            fixed[p.key] = int(value) if p.type == "int" else float(value)
+    return fixed
 
 
 def _after_trial(metric: str):
@@ -421,14 +461,14 @@ def trial_rows(study, space: SearchSpace) -> tuple[list[str], list[dict]]:
         value = t.value if t.value is not None else max(t.intermediate_values.values(), default=None)
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
         drawn = t.user_attrs.get("values", {})
-        rows.append({"trial": t.number, "state": t.state.name, metric: value,
+        rows.append({"trial": t.number, "base": bool(t.user_attrs.get("base_recipe")), "state": t.state.name, metric: value,
                      "epochs": max(t.intermediate_values, default=0), "seconds": seconds,
                      **{k: drawn.get(k, "") for k in keys}})
     return ["trial", "state", metric, "epochs", "seconds", *keys], rows
 
 
 def render_table(columns: list[str], rows: list[dict], best: int | None) -> str:
-    """The trials as aligned text; the best trial is marked with *."""
+    """The trials as aligned text; the best trial is marked with *, the base recipe's with "base"."""
     def cell(column: str, value) -> str:
         if value is None or value == "":
             return "-" if value is None else ""
@@ -438,14 +478,14 @@ def render_table(columns: list[str], rows: list[dict], best: int | None) -> str:
 
     table = [columns] + [[cell(c, r[c]) for c in columns] for r in rows]
     for line, r in zip(table[1:], rows):
-        line[0] = f"{r['trial']}{' *' if r['trial'] == best else ''}"
+        line[0] = f"{r['trial']}{' base' if r.get('base') else ''}{' *' if r['trial'] == best else ''}"
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     return "\n".join("  ".join(text.ljust(w) for text, w in zip(line, widths)).rstrip() for line in table)
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns)
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         w.writeheader()
         w.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows)
 
@@ -535,6 +575,8 @@ def tune(task: str, config: str | Path | None = None, overrides=(), space: str |
         # group: keys drawn only `when` others have some value. Seeded by the trials so far too,
         # so a resumed run draws new values (its random start-up trials would repeat otherwise).
         s.sampler = optuna.samplers.TPESampler(seed=seed + len(s.trials), multivariate=True, group=True)
+    if not s.trials:
+        s.enqueue_trial(base_params(space, start), user_attrs={"base_recipe": True})
     done = _finished(s)
     left = trials - done
     print(f"study {study_path}: {done} finished trial(s); {max(left, 0)} to go, {start['optim']['epochs']} epochs "
