@@ -105,6 +105,23 @@ def test_resume_adds_trials_up_to_the_total_and_refuses_another_recipe(face, cap
     assert "maximises val_acc, not val_uar" in capsys.readouterr().err
 
 
+def test_the_base_recipe_trial_is_never_pruned(face, monkeypatch, capsys):
+    import optuna
+
+    from moodlens.train import tune as tune_module
+
+    class PruneEverything(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    _, _, args = face
+    monkeypatch.setattr(tune_module, "_pruner", lambda name, epochs: PruneEverything())
+    assert main(args + ["--trials", "3"]) == 0
+    rows = list(csv.DictReader((face[0] / "tune" / "face-trials.csv").read_text().splitlines()))
+    assert [r["state"] for r in rows] == ["COMPLETE", "PRUNED", "PRUNED"]
+    assert rows[0]["epochs"] == "2" and rows[1]["epochs"] == "1"
+
+
 def test_ctrl_c_keeps_the_finished_trials_and_writes_the_best(face, monkeypatch, capsys):
     from moodlens.train import loop
 

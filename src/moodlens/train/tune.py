@@ -376,15 +376,15 @@ def make_objective(space: SearchSpace, start: dict, task: str, metric: str):
                 drawn[p.key] = p.suggest(trial)
                 set_key(values, p.key, drawn[p.key])
         trial.set_user_attr("values", plain(drawn))  # recipe values (categorical labels decoded)
-        base = " (the base recipe's values)" if trial.user_attrs.get("base_recipe") else ""
-        print(f"\n--- trial {trial.number}{base}: {_describe(drawn)}", flush=True)
+        is_base = bool(trial.user_attrs.get("base_recipe"))
+        print(f"\n--- trial {trial.number}{' (the base recipe)' if is_base else ''}: {_describe(drawn)}", flush=True)
         best = -math.inf
 
         def report(row: dict) -> None:
             nonlocal best
             best = max(best, row[metric])
             trial.report(best, row["epoch"])
-            if trial.should_prune():
+            if trial.should_prune() and not is_base:  # the base recipe runs in full: it is the yardstick
                 raise optuna.TrialPruned(f"{metric} {best:.4f} after {row['epoch']} epochs trails earlier trials")
 
         try:  # TrialPruned and KeyboardInterrupt pass through
