@@ -461,8 +461,8 @@ def trial_rows(study, space: SearchSpace) -> tuple[list[str], list[dict]]:
         value = t.value if t.value is not None else max(t.intermediate_values.values(), default=None)
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
         drawn = t.user_attrs.get("values", {})
-        rows.append({"trial": t.number, "base": bool(t.user_attrs.get("base_recipe")), "state": t.state.name, metric: value,
-                     "epochs": max(t.intermediate_values, default=0), "seconds": seconds,
+        rows.append({"trial": t.number, "base": bool(t.user_attrs.get("base_recipe")), "state": t.state.name,
+                     metric: value, "epochs": max(t.intermediate_values, default=0), "seconds": seconds,
                      **{k: drawn.get(k, "") for k in keys}})
     return ["trial", "state", metric, "epochs", "seconds", *keys], rows
 
