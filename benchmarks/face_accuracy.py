@@ -2,6 +2,8 @@
 
     python benchmarks/face_accuracy.py                      # the bundled default
     python benchmarks/face_accuracy.py default runs/x.onnx  # several, side by side
+    python benchmarks/face_accuracy.py --usage validation runs/x.onnx runs/y.onnx
+                                                            # the recipes' validation rows (choose on these)
 
 FER-2013's labels are one annotator's, and about a third of them disagree with
 the FER+ crowd (10 votes per face). A model that gains on FER-2013 labels but
@@ -25,28 +27,36 @@ from moodlens.registry import load_model  # noqa: E402
 from moodlens.train.calibration import ece  # noqa: E402
 
 FERPLUS_CSV = SHARED / "fer2013" / "fer2013new.csv"
+VAL_SPLIT, VAL_SEED = 0.1, 0  # configs/face_teacher_*.yaml and face_student.yaml: data.val_split, data.val_seed
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", default=["default"], help="bundled model names or .onnx paths")
-    ap.add_argument("--usage", default="PublicTest", help="split to measure (default: %(default)s)")
+    ap.add_argument("--usage", default="PublicTest",
+                    help="split to measure (default: %(default)s), or 'validation': the 10%% of Training (stratified, "
+                         "seed 0) that the val_split recipes pick epochs on; models trained on all of Training "
+                         "(the bundled face-resnet) have seen those rows")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    fer = load_fer2013(require_shared(FER_CSV), usage=args.usage)
-    plus = load_ferplus(FER_CSV, require_shared(FERPLUS_CSV)).split(args.usage)
+    if args.usage == "validation":  # the same rows as data.val_split 0.1, val_seed 0; no FER+ column (other rows)
+        fer, plus = load_fer2013(require_shared(FER_CSV), usage="Training").holdout(VAL_SPLIT, VAL_SEED)[1], None
+    else:
+        fer = load_fer2013(require_shared(FER_CSV), usage=args.usage)
+        plus = load_ferplus(FER_CSV, require_shared(FERPLUS_CSV)).split(args.usage)
     rows = []
     for name in args.models:
         model = load_model(name, "face", threads=args.threads)
-        plain, tta, on_plus = (evaluate_face(model, fer), evaluate_face(model, fer, tta=True),
-                               evaluate_face(model, plus, tta=True))
+        plain, tta = evaluate_face(model, fer), evaluate_face(model, fer, tta=True)
+        on_plus = evaluate_face(model, plus, tta=True) if plus is not None else None
         true, keep = align_labels(fer, model.labels)
         probs = face_probabilities(model, fer.images[keep], tta=True)
         rows.append({"model": name, "accuracy": f"{plain.accuracy:.4f}", "with flip": f"{tta.accuracy:.4f}",
                      "macro F1 (flip)": f"{tta.macro_f1:.4f}",
-                     "FER+ accuracy (flip, faces)": f"{on_plus.accuracy:.4f} ({on_plus.n})",
+                     "FER+ accuracy (flip, faces)": f"{on_plus.accuracy:.4f} ({on_plus.n})" if on_plus else "-",
                      "ECE (flip)": f"{ece(probs, true[keep]):.4f}"})
-    print(f"FER-2013 {args.usage}: {len(fer)} faces; FER+ majority labels on {len(plus)} of them\n")
+    plus_note = f"FER+ majority labels on {len(plus)} of them" if plus is not None else "FER+ not measured"
+    print(f"FER-2013 {args.usage}: {len(fer)} faces; {plus_note}\n")
     print(table(rows))
     return 0
 
