@@ -63,7 +63,7 @@ def test_teachers_are_added_to_a_cache_whose_checkpoints_are_gone(teacher, tmp_p
     assert both.shape == (2, 64, 2, 7)
     assert np.array_equal(both[0], first[0]) and not np.array_equal(both[1], first[0])
     with np.load(cache) as z:
-        assert [str(t) for t in z["teachers"]] == ["best.pt", "teacher_b.pt"]
+        assert [str(t) for t in z["teachers"]] == ["teacher/best.pt", f"{tmp_path.name}/teacher_b.pt"]
     capsys.readouterr()
     assert main(["distill", "face", "--teachers", str(moved), "--cache-only", "--append", *args]) == 2
     assert "teacher_b.pt: this checkpoint is already in" in capsys.readouterr().err

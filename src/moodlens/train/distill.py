@@ -89,7 +89,7 @@ def build_soft_labels(teachers: list[str | Path], images: np.ndarray, labels: tu
         net = load_teacher(path, labels)
         print(f"teacher {i}/{len(teachers)}: {path} over {len(images)} images (and their mirror images)", flush=True)
         logits.append(teacher_logits(net, images).astype(np.float16))
-        names.append(Path(path).name)
+        names.append(f"{Path(path).parent.name}/{Path(path).name}")  # run folder too: every teacher is best.pt
         digests.append(digest)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
