@@ -25,22 +25,26 @@ from moodlens.data import load_fer2013, load_ferplus  # noqa: E402
 from moodlens.face.evaluation import align_labels, evaluate_face, face_probabilities  # noqa: E402
 from moodlens.registry import load_model  # noqa: E402
 from moodlens.train.calibration import ece  # noqa: E402
+from moodlens.train.config import load_config  # noqa: E402
 
 FERPLUS_CSV = SHARED / "fer2013" / "fer2013new.csv"
-VAL_SPLIT, VAL_SEED = 0.1, 0  # configs/face_teacher_*.yaml and face_student.yaml: data.val_split, data.val_seed
+# The validation rows of the val_split recipes (teachers and students share them), read from the student's recipe
+VAL_RECIPE = Path(__file__).resolve().parent.parent / "configs" / "face_student.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", default=["default"], help="bundled model names or .onnx paths")
     ap.add_argument("--usage", default="PublicTest",
-                    help="split to measure (default: %(default)s), or 'validation': the 10%% of Training (stratified, "
-                         "seed 0) that the val_split recipes pick epochs on; models trained on all of Training "
+                    help="split to measure (default: %(default)s), or 'validation': the rows of Training that "
+                         "configs/face_student.yaml's val_split holds out (10%%, stratified, seed 0), where the "
+                         "recipes pick epochs; models trained on all of Training "
                          "(the bundled face-resnet) have seen those rows")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
-    if args.usage == "validation":  # the same rows as data.val_split 0.1, val_seed 0; no FER+ column (other rows)
-        fer, plus = load_fer2013(require_shared(FER_CSV), usage="Training").holdout(VAL_SPLIT, VAL_SEED)[1], None
+    if args.usage == "validation":  # no FER+ column: its majority labels would stratify other rows
+        data = load_config(VAL_RECIPE, task="face").data
+        fer, plus = load_fer2013(require_shared(FER_CSV), usage="Training").holdout(data.val_split, data.val_seed)[1], None
     else:
         fer = load_fer2013(require_shared(FER_CSV), usage=args.usage)
         plus = load_ferplus(FER_CSV, require_shared(FERPLUS_CSV)).split(args.usage)

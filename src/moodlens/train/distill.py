@@ -83,10 +83,10 @@ def build_soft_labels(teachers: list[str | Path], images: np.ndarray, labels: tu
             names, digests = [str(t) for t in z["teachers"]], [str(d) for d in z["teacher_sha256"]]
     kept = list(digests)
     for i, path in enumerate(teachers, start=1):
-        digest = _sha256(Path(path)) if Path(path).is_file() else None
+        net = load_teacher(path, labels)
+        digest = _sha256(Path(path))
         if digest in kept:
             raise DataError(f"{path}: this checkpoint is already in {out} (teacher {kept.index(digest) + 1})")
-        net = load_teacher(path, labels)
         print(f"teacher {i}/{len(teachers)}: {path} over {len(images)} images (and their mirror images)", flush=True)
         logits.append(teacher_logits(net, images).astype(np.float16))
         names.append(f"{Path(path).parent.name}/{Path(path).name}")  # run folder too: every teacher is best.pt
@@ -170,6 +170,8 @@ def distill_face(cfg, teachers: list[str] | None = None, resume: bool = False, c
 
     from .face import load_all, train_face
 
+    if append and not teachers:
+        raise DataError("--append adds --teachers to the cache: give them")
     path = Path(cfg.distill.soft_labels or Path(cfg.out_dir) / "soft_labels.npz")
     if teachers and not (resume and path.exists()):
         train = load_all(cfg).split(cfg.data.train_usage)
@@ -177,8 +179,6 @@ def distill_face(cfg, teachers: list[str] | None = None, resume: bool = False, c
                           source=f"{cfg.data.path} ({', '.join(cfg.data.train_usage)})", append=append)
     elif not cfg.distill.soft_labels and not path.exists():
         raise DataError("nothing to distil from: give --teachers A.pt B.pt ... or set distill.soft_labels in the recipe")
-    if append and not teachers:
-        raise DataError("--append adds --teachers to the cache: give them")
     if cache_only:
         if not teachers:
             raise DataError("--cache-only builds the cache from --teachers: give them")
