@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.usage == "validation":  # no FER+ column: its majority labels would stratify other rows
         data = load_config(VAL_RECIPE, task="face").data
-        fer, plus = load_fer2013(require_shared(FER_CSV), usage="Training").holdout(data.val_split, data.val_seed)[1], None
+        training = load_fer2013(require_shared(FER_CSV), usage="Training")
+        fer, plus = training.holdout(data.val_split, data.val_seed)[1], None
     else:
         fer = load_fer2013(require_shared(FER_CSV), usage=args.usage)
         plus = load_ferplus(FER_CSV, require_shared(FERPLUS_CSV)).split(args.usage)
