@@ -89,6 +89,45 @@ def test_numpy_features_match_librosa():
     assert np.abs(A.features(y, A.FeatureSettings(kind="mfcc")) - ref_mfcc).max() < 1e-2
 
 
+@pytest.mark.parametrize("f0", [70.0, 120.0, 230.0, 440.0])
+def test_pitch_track_finds_the_fundamental_of_harmonic_voices(f0):
+    t = np.arange(SR) / SR
+    tone = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 8)).astype(np.float32) * 0.1
+    hz, voicing = A.pitch_track(tone)
+    assert hz.shape == voicing.shape == (A.log_mel(tone).shape[1],)  # the log-mel frames, one for one
+    for n in (SR - 1, SR - 81, SR - 161):  # odd lengths too (the tracker runs at half the rate)
+        assert len(A.pitch_track(tone[:n])[0]) == A.log_mel(tone[:n]).shape[1]
+    inner = slice(5, -5)  # the edge frames see the zero padding
+    assert np.abs(12 * np.log2(hz[inner] / f0)).max() < 0.1  # semitones
+    assert voicing[inner].min() > 0.9
+
+
+def test_pitch_track_follows_a_glide_and_calls_noise_and_silence_unvoiced():
+    glide = voiced(2.0, f0=150.0, syllables=0.5)  # 150 Hz +- 8 %, 0.7 Hz vibrato
+    hz, _ = A.pitch_track(glide)
+    t = np.arange(len(hz)) * A.HOP / SR
+    expected = 150.0 * (1 + 0.08 * np.sin(2 * np.pi * 0.7 * t))
+    ok = hz > 0
+    assert ok.mean() > 0.8 and np.median(np.abs(12 * np.log2(hz[ok] / expected[ok]))) < 0.2
+    noise = (0.1 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32)
+    for signal in (noise, np.zeros(SR, np.float32)):
+        hz, voicing = A.pitch_track(signal)
+        assert (hz == 0).all() and (voicing == 0).all()
+
+
+def test_prosody_rows_follow_the_spectral_ones():
+    s = A.FeatureSettings(prosody=True)
+    assert s.n_features == 66 and s.n_spectral == 64
+    feat = A.features(voiced(1.0, f0=200.0), s)
+    assert feat.shape == (66, 101) and np.array_equal(feat[:64], A.features(voiced(1.0, f0=200.0)))
+    semitones, voicing = feat[64], feat[65]
+    assert np.median(semitones[voicing > 0]) == pytest.approx(12 * np.log2(200 / A.PITCH_REF_HZ), abs=1.5)
+    assert (semitones[voicing == 0] == 0).all()
+    column = A.silence_column(s)
+    assert column.shape == (66, 1) and (column[64:] == 0).all()  # padding is unvoiced
+    assert A.FeatureSettings.from_dict(A.FeatureSettings().to_dict()).prosody is False  # older models
+
+
 def test_windows_cover_long_clips_and_pad_short_ones():
     s = A.FeatureSettings()
     short = A.windows(np.zeros((64, 120), np.float32), s)

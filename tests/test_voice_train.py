@@ -4,6 +4,7 @@ torch-vs-ONNX parity, and `moodlens evaluate voice --json` on its output."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,6 +139,53 @@ def test_deltas_are_librosas_and_export_with_parity(tmp_path):
     path = tmp_path / "deltas.onnx"
     export_onnx(net, torch.randn(2, 1, 64, 101) * 10 - 30, path, {"task": "voice", "labels": [], "input": {}})
     assert parity(net, path, np.random.default_rng(1).uniform(-60, 20, (3, 1, 64, 101)).astype(np.float32)) < 1e-4
+
+
+def _prosody_batch(n=3, t=301):
+    """Log-mels plus a voiced pitch contour (semitones) with unvoiced gaps."""
+    s = FeatureSettings(prosody=True)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 1, s.n_features, t, generator=g) * 40 - 50
+    voicing = torch.rand(n, 1, t, generator=g) * (torch.arange(t) % 50 < 30)
+    x[:, :, 64], x[:, :, 65] = (10 + torch.randn(n, 1, t, generator=g)) * (voicing > 0), voicing
+    return x, s
+
+
+def test_pitch_shift_and_speed_move_the_pitch_rows_like_the_spectrum():
+    x, s = _prosody_batch()
+    up = augment_voice(x, VoiceAugmentConfig(**{**OFF, "pitch_p": 1.0, "pitch_semitones": 2.0}), s, torch.Generator())
+    voiced = x[:, 0, 65] > 0
+    for i in range(3):  # every voiced frame of a clip moves by the same amount, within +-2 semitones
+        shift = up[i, 0, 64][voiced[i]] - x[i, 0, 64][voiced[i]]
+        assert shift.abs().max() <= 2.0 + 1e-4 and float(shift.max() - shift.min()) < 1e-4
+    assert torch.equal(up[:, :, 65], x[:, :, 65]) and (up[:, 0, 64][~voiced] == 0).all()
+    fast = augment_voice(x, VoiceAugmentConfig(**{**OFF, "speed_p": 1.0, "speed": (1.25, 1.25)}), s, torch.Generator())
+    voiced_fast = fast[:, 0, 65] > 0  # frames move in time, so compare the mean voiced pitch: 1.25x = +3.9 st
+    assert abs(float(fast[:, 0, 64][voiced_fast].mean() - x[:, 0, 64][voiced].mean()) - 12 * np.log2(1.25)) < 0.3
+    assert voiced_fast.sum() < voiced.sum()  # and the clip is shorter
+    masked = augment_voice(x, VoiceAugmentConfig(**{**OFF, "time_masks": 2, "freq_masks": 2}), s, torch.Generator())
+    assert torch.equal(masked[:, :, 64:], x[:, :, 64:])  # SpecAugment masks only the spectrum
+
+
+def test_prosody_branch_reads_the_pitch_rows_and_exports_with_parity(tmp_path):
+    from moodlens.train.export import export_onnx
+
+    x, s = _prosody_batch()
+    net = build_voice_net("cnn", 8, s.n_features, prosody=True, widths=(4, 4, 4, 8), prosody_channels=8).eval()
+    with torch.no_grad():
+        base = net(x)
+        higher = x.clone()
+        higher[:, 0, 64] += 5.0 * (x[:, 0, 65] > 0)
+        assert (net(higher) - base).abs().max() > 1e-4  # the pitch rows reach the logits
+    movement_only = build_voice_net("cnn", 8, s.n_features, prosody=True, widths=(4, 4, 4, 8), prosody_channels=8,
+                                    prosody_absolute=False).eval()
+    with torch.no_grad():  # a speaker 5 semitones higher, same melody: the same answer
+        assert torch.allclose(movement_only(higher), movement_only(x), atol=1e-5)
+    path = tmp_path / "prosody.onnx"
+    export_onnx(net, x, path, {"task": "voice", "labels": [], "input": {}})
+    assert parity(net, path, _prosody_batch(2)[0].numpy()) < 1e-4
+    with pytest.raises(ValueError, match="needs model.arch cnn"):
+        build_voice_net("crnn", 8, s.n_features, prosody=True)
 
 
 def test_utterance_norm_ignores_padding():
@@ -323,3 +371,42 @@ def test_cross_validation_in_two_processes_keeps_fold_models_and_scores_the_test
     with pytest.raises(DataError, match="data.val speakers 5 are also cross-validated"):
         cross_validate(cfg, folds=2, speakers=["02-05"], out_dir=tmp_path / "bad", cache_dir=tmp_path / "feat", test=True)
     assert not (tmp_path / "bad").exists()
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_stopping_the_parent_stops_the_fold_workers():
+    """`kill PID` of a cross-validation with --jobs 2 must not leave its workers training on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = "import time; from moodlens.train.voice_cv import in_processes; in_processes(time.sleep, [(60,), (60,)], 2)"
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    workers: set[int] = set()
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = {k for k in _children(parent.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()}
+    assert len(workers) == 2, "the two workers never started"
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) != 0
+    time.sleep(1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "workers outlived their parent"

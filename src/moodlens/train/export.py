@@ -47,7 +47,8 @@ def load_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[torch.nn.Mo
     if cfg.task == "voice":
         from .voice_nets import build_voice_net
 
-        net = build_voice_net(cfg.model.arch, len(labels), cfg.features.n_features, **cfg.model.options)
+        net = build_voice_net(cfg.model.arch, len(labels), cfg.features.n_features,
+                              prosody=cfg.features.prosody, **cfg.model.options)
     else:
         net = build_net(cfg.model.arch, len(labels), **cfg.model.options)
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]

@@ -244,7 +244,8 @@ def _build_net(cfg):
     if cfg.task == "voice":
         from .voice_nets import build_voice_net
 
-        return build_voice_net(cfg.model.arch, len(cfg.data.labels), cfg.features.n_features, **cfg.model.options)
+        return build_voice_net(cfg.model.arch, len(cfg.data.labels), cfg.features.n_features,
+                               prosody=cfg.features.prosody, **cfg.model.options)
     from .nets import build_net
 
     return build_net(cfg.model.arch, 7, **cfg.model.options)

@@ -16,7 +16,9 @@ features. Each operation is the feature-domain image of a waveform one:
 - SpecAugment (Park et al. 2019): time and frequency masks, filled with the
   clip's mean.
 Time shift is the random placement of the window in :mod:`.voice` (to_input).
-For MFCC features only the time operations and masks apply.
+For MFCC features only the time operations and masks apply. Prosody rows
+(pitch, voicing) follow speed changes in time, their pitch moves by the same
+factor as the spectrum's frequencies, and nothing else touches them.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def band_position(settings: FeatureSettings, factor: torch.Tensor) -> torch.Tens
     return (torch.from_numpy(_hz_to_mel(src_hz.numpy())).float() - mel_lo) / mel_step
 
 
-def warp(x: torch.Tensor, floor: float, time_factor: torch.Tensor, band_pos: torch.Tensor | None) -> torch.Tensor:
+def warp(x: torch.Tensor, floor: float, time_factor: torch.Tensor, band_pos: torch.Tensor | None,
+         mode: str = "bilinear") -> torch.Tensor:
     """Resample each (1, F, T) map at t * time_factor (about the centre) and at
     ``band_pos`` along frequency; outside the map is the silence floor."""
     n, _, f, t = x.shape
@@ -59,7 +62,7 @@ def warp(x: torch.Tensor, floor: float, time_factor: torch.Tensor, band_pos: tor
         band_pos = torch.arange(f, dtype=torch.float32)[None, :].expand(n, f)
     gy = (2 * band_pos / (f - 1) - 1)[:, :, None].expand(n, f, t)
     grid = torch.stack([gx, gy], dim=-1)
-    out = F.grid_sample(x - floor, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    out = F.grid_sample(x - floor, grid, mode=mode, padding_mode="zeros", align_corners=True)
     return out + floor
 
 
@@ -69,7 +72,7 @@ def augment_voice(x: torch.Tensor, cfg: VoiceAugmentConfig, settings: FeatureSet
     n = x.shape[0]
     spectral = settings.kind == "logmel"
     floor = 10.0 * float(np.log10(settings.amin))
-    x = x.clone()
+    x, prosody = x[:, :, :settings.n_spectral].clone(), x[:, :, settings.n_spectral:].clone()
     if spectral:
         real = (x > floor + 1e-3).any(dim=2, keepdim=True)  # (N, 1, 1, T): frames that are not padding
 
@@ -100,8 +103,18 @@ def augment_voice(x: torch.Tensor, cfg: VoiceAugmentConfig, settings: FeatureSet
         idx = moved.nonzero().squeeze(1)
         pos = band_position(settings, freq_factor[idx]) if spectral else None
         x[idx] = warp(x[idx], floor if spectral else 0.0, time_factor[idx], pos)
+        if prosody.shape[2]:
+            prosody[idx] = shift_pitch(warp(prosody[idx], 0.0, time_factor[idx], None, mode="nearest"),
+                                       freq_factor[idx])
 
-    return spec_augment(x, cfg, gen)
+    return torch.cat([spec_augment(x, cfg, gen), prosody], dim=2)
+
+
+def shift_pitch(prosody: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Pitch rows (semitones, 0 when unvoiced) of frequencies multiplied by ``factor``."""
+    pitch, voicing = prosody[:, :, :1], prosody[:, :, 1:]
+    moved = pitch + 12.0 * torch.log2(factor).view(-1, 1, 1, 1) * (voicing > 0)
+    return torch.cat([moved, voicing], dim=2)
 
 
 def spec_augment(x: torch.Tensor, cfg: VoiceAugmentConfig, gen) -> torch.Tensor:

@@ -170,7 +170,7 @@ def run_fold(cfg: VoiceTrainConfig, data: Prepared, k: int, out: Path, corpus: s
     train = Split(torch.from_numpy(train_idx), torch.from_numpy(data.y[train_idx]))
     val = Split(torch.from_numpy(val_idx), torch.from_numpy(data.y[val_idx]))
     seed_everything(cfg.optim.seed)  # the net's initial weights follow the recipe's seed
-    net = build_voice_net(cfg.model.arch, len(labels), s.n_features, **dict(cfg.model.options))
+    net = build_voice_net(cfg.model.arch, len(labels), s.n_features, prosody=s.prosody, **dict(cfg.model.options))
     card = voice_card(fold_cfg, [data.items[i] for i in train_idx], [data.items[i] for i in val_idx], len(train_idx),
                       len(val_idx), sum(p.numel() for p in net.parameters()),
                       {"dropped_labels": data.dropped, "cross_validation_fold": {"fold": k + 1, "held_out": block}})
@@ -195,6 +195,29 @@ def run_fold(cfg: VoiceTrainConfig, data: Prepared, k: int, out: Path, corpus: s
     return result, logits, true
 
 
+def in_processes(fn, arg_tuples: list[tuple], jobs: int) -> list:
+    """``[fn(*args) for args in arg_tuples]`` in up to ``jobs`` spawned processes.
+
+    Stopping the parent stops the workers: Ctrl+C or a SIGTERM (``kill PID``,
+    a scheduler's timeout) ends the pool, which terminates them, instead of
+    leaving orphans that train on for an hour."""
+    import multiprocessing
+    import signal
+    import threading
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    main = threading.current_thread() is threading.main_thread()  # only the main thread may set handlers
+    previous = signal.signal(signal.SIGTERM, stop) if main else None
+    try:
+        with multiprocessing.get_context("spawn").Pool(min(jobs, len(arg_tuples))) as pool:
+            return pool.starmap(fn, arg_tuples, chunksize=1)  # leaving the block terminates the workers
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def _fold_job(cfg, folds, speakers, corpus, cache_dir, out, k, command):
     """One fold in a worker process (``--jobs``): features come from the cache the parent filled."""
     return run_fold(cfg, prepare(cfg, folds, speakers, corpus, cache_dir, quiet=True), k, out, corpus, command)
@@ -214,13 +237,8 @@ def cross_validate(cfg: VoiceTrainConfig, folds: int = 4, speakers=("01-16",), c
         test_items = _test_items(cfg, speakers, corpus)  # checked before hours of training, not after
     started = time.time()
     if jobs > 1 and len(todo) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         print(f"running {len(todo)} folds in {min(jobs, len(todo))} processes", flush=True)
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            runs = list(pool.map(_fold_job, *zip(*[(cfg, folds, speakers, corpus, cache_dir, out, k, command)
-                                                   for k in todo])))
+        runs = in_processes(_fold_job, [(cfg, folds, speakers, corpus, cache_dir, out, k, command) for k in todo], jobs)
     else:
         torch.set_num_threads(cfg.optim.threads or torch.get_num_threads())
         runs = [run_fold(cfg, data, k, out, corpus, command) for k in todo]

@@ -8,6 +8,10 @@ returning logits.
   then a bidirectional GRU (or LSTM) over time and attention pooling: the
   recurrent layer sees the prosody contour the CNN summarises only locally.
 
+With ``features.prosody`` the last PROSODY_ROWS input rows are a pitch contour
+and voicing (voice/audio.py); the CNN splits them off into
+:class:`ProsodyBranch`, 1-D convolutions over time, beside the 2-D front end.
+
 Both start with :class:`BandNorm`, a BatchNorm over feature bands, so the
 exported model takes raw dB features and the normalisation statistics learned
 from the training corpora travel inside the ONNX file. Options of both:
@@ -19,6 +23,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from ..voice.audio import PROSODY_ROWS
 
 
 class BandNorm(nn.Module):
@@ -76,24 +82,69 @@ class Deltas(nn.Module):
         return torch.cat([x, d1, d2], dim=1)
 
 
+class ProsodyBranch(nn.Module):
+    """Pitch contour and voicing, (N, 1, PROSODY_ROWS, T), to a (N, 2 * channels) summary.
+
+    The log-mel CNN sees pitch only as coarse harmonic ridges; happy, sad and
+    neutral differ mostly in pitch level, range and movement. Four inputs per
+    frame: the pitch in semitones (speaker and emotion level), the pitch minus the
+    clip's mean voiced pitch (the speaker's baseline removed), its slope, and
+    voicing; three conv layers over time, then mean and max pooling.
+    ``absolute=False`` leaves the pitch level out (only its movement is seen):
+    a level also tells speakers and sexes apart, which a dozen training
+    speakers can teach the net to memorise."""
+
+    def __init__(self, channels: int = 32, absolute: bool = True):
+        super().__init__()
+        self.absolute = absolute
+        inputs = 4 if absolute else 3
+        self.inp = nn.BatchNorm1d(inputs)
+        layers: list[nn.Module] = []
+        for i in range(3):
+            layers += [nn.Conv1d(inputs if i == 0 else channels, channels, 5, padding=2, bias=False),
+                       nn.BatchNorm1d(channels), nn.ReLU(inplace=True)]
+            if i < 2:
+                layers.append(nn.MaxPool1d(2))
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, pro):
+        pitch, voicing = pro[:, 0, 0], pro[:, 0, 1]  # (N, T) each
+        voiced = (voicing > 0).to(pitch.dtype)
+        baseline = (pitch * voiced).sum(dim=1, keepdim=True) / voiced.sum(dim=1, keepdim=True).clamp(min=1)
+        relative = (pitch - baseline) * voiced
+        both = voiced[:, 2:] * voiced[:, :-2]  # slope only between two voiced frames
+        slope = nn.functional.pad((relative[:, 2:] - relative[:, :-2]) * both, (1, 1))
+        rows = [pitch, relative, slope, voicing] if self.absolute else [relative, slope, voicing]
+        h = self.convs(self.inp(torch.stack(rows, dim=1)))
+        return torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
+
+
 class VoiceCNN(nn.Module):
     def __init__(self, num_classes: int, n_features: int = 64, widths: tuple[int, ...] = (16, 32, 64, 128),
-                 dropout: float = 0.3, pool: str = "meanmax", utterance_norm: bool = False, deltas: bool = False):
+                 dropout: float = 0.3, pool: str = "meanmax", utterance_norm: bool = False, deltas: bool = False,
+                 prosody: bool = False, prosody_channels: int = 32, prosody_absolute: bool = True):
         super().__init__()
         if pool not in ("meanmax", "attention"):
             raise ValueError(f"pool must be meanmax or attention, not {pool!r}")
+        self.prosody = ProsodyBranch(prosody_channels, prosody_absolute) if prosody else None
+        n_features -= PROSODY_ROWS if prosody else 0
         self.utt = UtteranceNorm() if utterance_norm else nn.Identity()
         self.norm = nn.Sequential(BandNorm(n_features), Deltas()) if deltas else BandNorm(n_features)
         stages = [stage(3 if deltas else 1, widths[0], (2, 2), convs=1)]  # one cheap conv at full resolution
         stages += [stage(a, b, (2, 2)) for a, b in zip(widths[:-1], widths[1:])]
         self.features = nn.Sequential(*stages)
         self.attend = AttentionPool(widths[-1]) if pool == "attention" else None
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * widths[-1], num_classes))
+        summary = 2 * widths[-1] + (2 * prosody_channels if prosody else 0)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(summary, num_classes))
 
     def forward(self, x):
+        parts = []
+        if self.prosody is not None:
+            x, pro = x[:, :, :-PROSODY_ROWS], x[:, :, -PROSODY_ROWS:]
+            parts.append(self.prosody(pro))
         h = self.features(self.norm(self.utt(x))).mean(dim=2)  # (N, C, T'): average over frequency
         first = h.mean(dim=2) if self.attend is None else self.attend(h.transpose(1, 2))
-        return self.head(torch.cat([first, h.amax(dim=2)], dim=1))
+        return self.head(torch.cat([first, h.amax(dim=2)] + parts, dim=1))
 
 
 class AttentionPool(nn.Module):
@@ -135,9 +186,14 @@ class VoiceCRNN(nn.Module):
 VOICE_NETS = {"cnn": VoiceCNN, "crnn": VoiceCRNN}
 
 
-def build_voice_net(arch: str, num_classes: int, n_features: int, **options) -> nn.Module:
+def build_voice_net(arch: str, num_classes: int, n_features: int, prosody: bool = False, **options) -> nn.Module:
+    """``prosody``: the features carry pitch rows (``features.prosody``), which only the cnn reads."""
     if arch not in VOICE_NETS:
         raise ValueError(f"unknown voice architecture {arch!r}; one of {', '.join(VOICE_NETS)}")
+    if prosody:
+        if arch != "cnn":
+            raise ValueError(f"features.prosody needs model.arch cnn, not {arch!r}")
+        options["prosody"] = True
     for key in ("widths",):
         if key in options:
             options[key] = tuple(options[key])
