@@ -86,6 +86,24 @@ def test_augmentations_keep_padding_silent_and_change_the_clip():
     assert torch.equal(augment_voice(x, VoiceAugmentConfig(**OFF), s, torch.Generator()), x)
 
 
+def test_reverberation_leaves_a_tail_decaying_at_the_rooms_rt60():
+    s = FeatureSettings()
+    rng = np.random.default_rng(0)
+    quiet = 3e-3 * rng.standard_normal(2 * SR)  # a room's noise floor keeps the pauses real frames
+    tone = np.concatenate([np.zeros(SR // 2), 0.1 * np.sin(2 * np.pi * 500 * np.arange(SR // 2) / SR), np.zeros(SR)])
+    clip = features((tone + quiet).astype(np.float32), s)
+    x = torch.from_numpy(np.concatenate([np.full((64, 50), FLOOR, np.float32), clip], axis=1))[None, None]
+    cfg = VoiceAugmentConfig(**{**OFF, "reverb_p": 1.0, "reverb_rt60": (0.5, 0.5), "reverb_drr_db": (0.0, 0.0)})
+    y = augment_voice(x, cfg, s, torch.Generator())
+    band = int(x[0, 0, :, 125].argmax())
+    end = 50 + 100  # the tone stops at 1 s of the clip
+    slope = (y[0, 0, band, end + 5] - y[0, 0, band, end + 25]) / 0.2  # dB per second, well above the floor
+    assert slope == pytest.approx(60 / 0.5, rel=0.1)  # -60 dB in 0.5 s
+    assert float(y[0, 0, band, 125] - x[0, 0, band, 125]) == pytest.approx(3.0, abs=0.3)  # DRR 0 dB doubles a steady tone
+    assert torch.equal(y[..., :50], x[..., :50])  # padding stays digital silence
+    assert torch.equal(augment_voice(x, VoiceAugmentConfig(**{**OFF, "reverb_p": 0.0}), s, torch.Generator()), x)
+
+
 @pytest.mark.parametrize("factor", [2.0, 0.5, 1.2, 0.9])
 def test_frequency_warp_moves_energy_like_resampling(factor):
     """A 500 Hz tone warped by 2 lands where a 1 kHz tone is (an octave up),

@@ -144,6 +144,9 @@ class VoiceAugmentConfig:
     gain_db: float = 6.0  # +- random gain in dB (an offset in the log-mel domain)
     noise_p: float = 0.3  # probability of adding white noise
     noise_snr_db: tuple[float, float] = (10.0, 40.0)  # SNR range of that noise, dB relative to the clip's mean power
+    reverb_p: float = 0.0  # probability of a room-like reverberation tail
+    reverb_rt60: tuple[float, float] = (0.2, 0.8)  # s: time for the tail to decay by 60 dB (small room to hall)
+    reverb_drr_db: tuple[float, float] = (0.0, 12.0)  # direct-to-reverberant energy ratio, dB
     shift: bool = True  # random placement of the 3 s window in the clip (random crop / random padding)
     speed_p: float = 0.5  # probability of speed perturbation (resampling: time and pitch change together)
     speed: tuple[float, float] = (0.9, 1.1)  # speed factor range

@@ -10,6 +10,10 @@ features. Each operation is the feature-domain image of a waveform one:
   flat across mel bands (Slaney-normalised filters give white noise equal power
   per band) and exponential fluctuations per time-frequency cell; only on real
   frames, never on the padding (which is digital silence at inference too);
+- reverberation: each band's power plus its own exponentially decaying echo
+  (the late reverberation of a room with RT60 T: -60 dB after T seconds),
+  scaled to a random direct-to-reverberant ratio; the tail stays inside the
+  clip's real frames (trimming would cut it at inference as well);
 - speed perturbation (resampling by s, as Kaldi's 0.9/1.0/1.1): time axis
   compressed by s and every frequency multiplied by s;
 - pitch shift: frequencies multiplied by 2^(k/12), time unchanged;
@@ -80,6 +84,9 @@ def augment_voice(x: torch.Tensor, cfg: VoiceAugmentConfig, settings: FeatureSet
             g = _uniform(n, -cfg.gain_db, cfg.gain_db, gen).view(n, 1, 1, 1)
             x = torch.where(x > floor + 1e-3, (x + g).clamp(min=floor), x)
 
+        if cfg.reverb_p > 0:
+            x = reverberate(x, real, cfg, settings, floor, gen)
+
         if cfg.noise_p > 0:
             power = 10.0 ** (x / 10)
             mean_power = (power * real).sum(dim=(1, 2, 3)) / (real.sum(dim=(1, 2, 3)) * x.shape[2]).clamp(min=1)
@@ -115,6 +122,26 @@ def shift_pitch(prosody: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     pitch, voicing = prosody[:, :, :1], prosody[:, :, 1:]
     moved = pitch + 12.0 * torch.log2(factor).view(-1, 1, 1, 1) * (voicing > 0)
     return torch.cat([moved, voicing], dim=2)
+
+
+def reverberate(x: torch.Tensor, real: torch.Tensor, cfg: VoiceAugmentConfig, settings: FeatureSettings,
+                floor: float, gen) -> torch.Tensor:
+    """Log-mels (N, 1, F, T) of the clips heard in a room (for a random ``reverb_p`` share of them)."""
+    n, _, f, t = x.shape
+    frame_s = settings.hop / settings.sample_rate
+    rt60 = _uniform(n, *cfg.reverb_rt60, gen)
+    drr = _uniform(n, *cfg.reverb_drr_db, gen)
+    decay = 10.0 ** (-6.0 * frame_s / rt60)  # power kept per frame: -60 dB over rt60
+    taps = min(t, int(np.ceil(max(cfg.reverb_rt60) / frame_s)))
+    k = torch.arange(1, taps + 1, dtype=torch.float32)
+    echo = decay[:, None] ** k[None, :]  # (N, taps): the tail after the direct sound
+    echo = echo / echo.sum(dim=1, keepdim=True) * 10.0 ** (-drr / 10)[:, None]  # energy = direct / DRR
+    echo = echo * _chosen(n, cfg.reverb_p, gen)[:, None]
+    power = (10.0 ** (x / 10)).reshape(1, n * f, t)
+    kernel = echo.flip(1).repeat_interleave(f, dim=0)[:, None, :]  # (N*F, 1, taps), causal
+    tail = F.conv1d(F.pad(power, (taps, 0)), kernel, groups=n * f)[..., :t]  # frame t hears t-1 ... t-taps
+    wet = 10 * torch.log10(power + tail).reshape(n, 1, f, t)
+    return torch.where(real, wet.clamp(min=floor), x)
 
 
 def spec_augment(x: torch.Tensor, cfg: VoiceAugmentConfig, gen) -> torch.Tensor:
