@@ -207,8 +207,6 @@ class Trainer:
         writer = _tensorboard(self.out) if self.save else None
         steps_per_epoch = math.ceil(math.ceil(len(self.train.y) / self.world.size) / self.o.batch_size)
         total, warmup = self.o.epochs * steps_per_epoch, int(self.o.warmup_epochs * steps_per_epoch)
-        started = time.time()
-        done_at_start = self.epoch
         try:
             while self.epoch < self.o.epochs:
                 t0 = time.time()
@@ -228,7 +226,10 @@ class Trainer:
                     if improved:
                         self._save("best.pt")
                     self._log(row, writer)
-                per_epoch = (time.time() - started) / (self.epoch - done_at_start)
+                # The median of the last few epochs: a run that was suspended (SIGSTOP, a sleeping laptop)
+                # or slowed for a while by another job does not inflate the estimate for the rest.
+                recent = sorted(r["seconds"] for r in self.history[-5:])
+                per_epoch = recent[len(recent) // 2]
                 eta = per_epoch * (self.o.epochs - self.epoch)
                 self.say(f"epoch {self.epoch}/{self.o.epochs} train_loss {train_loss:.4f} train_acc {train_acc:.4f} "
                          f"val_loss {val['val_loss']:.4f} val_acc {val['val_acc']:.4f} "
