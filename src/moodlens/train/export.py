@@ -45,10 +45,9 @@ def load_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[torch.nn.Mo
     cfg = config_from_dict(state["config"])
     labels = state["card"]["labels"]
     if cfg.task == "voice":
-        from .voice_nets import build_voice_net
+        from .voice_nets import voice_net_for
 
-        net = build_voice_net(cfg.model.arch, len(labels), cfg.features.n_features,
-                              prosody=cfg.features.prosody, **cfg.model.options)
+        net = voice_net_for(cfg, len(labels))
     else:
         net = build_net(cfg.model.arch, len(labels), **cfg.model.options)
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]

@@ -242,10 +242,9 @@ def check_space(space: SearchSpace, base: dict, task: str) -> None:
 
 def _build_net(cfg):
     if cfg.task == "voice":
-        from .voice_nets import build_voice_net
+        from .voice_nets import voice_net_for
 
-        return build_voice_net(cfg.model.arch, len(cfg.data.labels), cfg.features.n_features,
-                               prosody=cfg.features.prosody, **cfg.model.options)
+        return voice_net_for(cfg, len(cfg.data.labels))
     from .nets import build_net
 
     return build_net(cfg.model.arch, 7, **cfg.model.options)

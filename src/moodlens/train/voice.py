@@ -29,7 +29,7 @@ from . import distributed
 from .config import CorpusSpec, VoiceTrainConfig
 from .loop import Split, Trainer, seed_everything
 from .voice_augment import augment_voice
-from .voice_nets import build_voice_net
+from .voice_nets import voice_net_for
 
 
 def load_items(specs: list[CorpusSpec], where: str) -> list[SpeechItem]:
@@ -205,7 +205,7 @@ def train_voice(cfg: VoiceTrainConfig, resume: bool = False, save: bool = True, 
     train, val = _split(train_items, train_cache, labels, "training"), _split(val_items, val_cache, labels, "validation")
 
     seed_everything(cfg.optim.seed)  # the initial weights depend on the recipe's seed only
-    net = build_voice_net(cfg.model.arch, len(labels), s.n_features, prosody=s.prosody, **cfg.model.options)
+    net = voice_net_for(cfg, len(labels))
     params = sum(p.numel() for p in net.parameters())
     print(f"model: {cfg.model.arch} {cfg.model.options or ''} ({params / 1e6:.2f} M parameters), "
           f"input (1, {s.n_features}, {s.clip_frames})")

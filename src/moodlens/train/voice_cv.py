@@ -46,7 +46,7 @@ from .export import load_checkpoint
 from .loop import Split, Trainer, predict_logits, seed_everything, uar
 from .voice import FeatureCache, cached_features, map_labels, voice_card, window_batch
 from .voice_augment import augment_voice
-from .voice_nets import build_voice_net
+from .voice_nets import voice_net_for
 
 
 # --- folds ---------------------------------------------------------------------
@@ -170,7 +170,7 @@ def run_fold(cfg: VoiceTrainConfig, data: Prepared, k: int, out: Path, corpus: s
     train = Split(torch.from_numpy(train_idx), torch.from_numpy(data.y[train_idx]))
     val = Split(torch.from_numpy(val_idx), torch.from_numpy(data.y[val_idx]))
     seed_everything(cfg.optim.seed)  # the net's initial weights follow the recipe's seed
-    net = build_voice_net(cfg.model.arch, len(labels), s.n_features, prosody=s.prosody, **dict(cfg.model.options))
+    net = voice_net_for(cfg, len(labels))
     card = voice_card(fold_cfg, [data.items[i] for i in train_idx], [data.items[i] for i in val_idx], len(train_idx),
                       len(val_idx), sum(p.numel() for p in net.parameters()),
                       {"dropped_labels": data.dropped, "cross_validation_fold": {"fold": k + 1, "held_out": block}})

@@ -198,3 +198,9 @@ def build_voice_net(arch: str, num_classes: int, n_features: int, prosody: bool 
         if key in options:
             options[key] = tuple(options[key])
     return VOICE_NETS[arch](num_classes, n_features=n_features, **options)
+
+
+def voice_net_for(cfg, num_classes: int) -> nn.Module:
+    """The network a voice recipe describes, sized for its features (pitch rows included)."""
+    s = cfg.features
+    return build_voice_net(cfg.model.arch, num_classes, s.n_features, prosody=s.prosody, **cfg.model.options)
