@@ -391,16 +391,22 @@ def test_cross_validation_in_two_processes_keeps_fold_models_and_scores_the_test
     assert not (tmp_path / "bad").exists()
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name: [state, parent pid, ...]; None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _running(pid: int) -> bool:
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] != "Z"  # a zombie has exited, its parent just has not reaped it
+
+
 def _children(pid: int) -> set[int]:
-    kids = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.add(int(stat.parent.name))
-    return kids
+    kids = {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    return {k for k in kids if (_proc_stat(k) or [None, None])[1] == str(pid)}
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
@@ -423,8 +429,7 @@ def test_stopping_the_parent_stops_the_fold_workers():
     parent.send_signal(signal.SIGTERM)
     assert parent.wait(timeout=30) != 0
     time.sleep(1)
-    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
-             and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    alive = [pid for pid in workers if _running(pid)]
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive, "workers outlived their parent"
