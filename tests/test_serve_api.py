@@ -430,6 +430,26 @@ def test_stream_voice_chunk_counts_towards_the_mood(client, frames, wav_clip):
         assert last["mood"]["modalities"] == ["face", "voice"]
 
 
+def test_stream_audio_without_speech_leaves_the_mood_to_the_face(client, frames):
+    """Music from the microphone is refused by the voice activity detector, not given an emotion."""
+    import soundfile as sf
+
+    t = np.arange(3 * 16000) / 16000
+    chord = sum(np.sin(2 * np.pi * f * h * t) / h for f in (220.0, 277.0, 330.0) for h in (1, 2, 3))
+    music = (0.3 * chord / np.abs(chord).max() * np.exp(-2 * (t % 0.5))).astype(np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, music, 16000, format="WAV", subtype="PCM_16")
+    with client.websocket_connect("/v1/stream") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_bytes(buf.getvalue())
+        reply = ws.receive_json()
+        assert reply["type"] == "error" and "audio chunk: no speech found" in reply["detail"], reply
+        for frame in frames[:4]:
+            ws.send_bytes(frame)
+            last = ws.receive_json()
+        assert last["faces"] and last["mood"]["modalities"] == ["face"]
+
+
 def test_a_stream_beyond_max_streams_is_closed_with_1013(client):
     with client.websocket_connect("/v1/stream") as first:
         assert first.receive_json()["type"] == "ready"

@@ -27,6 +27,9 @@ def add_voice(sub) -> None:
                    help="timeline of speech segments: for long recordings (auto), always, or never (default: %(default)s)")
     p.add_argument("--long-seconds", type=float, default=10.0,
                    help="with --segments auto, recordings longer than this are segmented (default: %(default)s)")
+    p.add_argument("--vad", choices=["silero", "energy"], default="silero",
+                   help="how speech segments are found: the bundled Silero network, which leaves music and noise out, "
+                        "or frame energy above the noise floor (no model) (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default: %(default)s)")
     p.set_defaults(run=run_voice)
 
@@ -38,7 +41,7 @@ def run_voice(args) -> int:
     from .voice.writers import make_voice_writer
 
     recognizer = VoiceRecognizer(model=args.model, threads=args.threads,
-                                 options=VoiceOptions(long_seconds=args.long_seconds))
+                                 options=VoiceOptions(long_seconds=args.long_seconds, vad=args.vad))
     files, problems = expand_inputs(args.inputs, AUDIO_SUFFIXES)
     for msg in problems:
         print(f"error: {msg}", file=sys.stderr)

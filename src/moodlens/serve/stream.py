@@ -52,9 +52,12 @@ class LiveSession:
                 "faces": [{**f.to_dict(), "track": f.track} for f in faces], **mood}
 
     def on_audio(self, samples, rate: int) -> dict:
-        """Classify one audio chunk; its result counts towards the mood for a while."""
+        """Classify the speech in one audio chunk; its result counts towards the mood for a while.
+
+        A chunk without speech (silence, music, noise) raises InputError and leaves the mood alone.
+        """
         t = self.now()
-        result = self.voices.predict(samples, sample_rate=rate, segment=False, name="audio chunk").to_dict()
+        result = self.voices.predict_speech(samples, sample_rate=rate, name="audio chunk").to_dict()
         result.pop("source", None)
         self.voice, self.voice_time = result, t
         return {"type": "voice", "t": round(t, 3), "voice": result}

@@ -3,7 +3,8 @@
 A clip (up to ``long_seconds`` of audio) is trimmed, loudness-normalised and
 turned into features exactly as in training (:mod:`.audio`); its 3 s windows
 are classified and their probabilities averaged. A longer recording is first
-cut into speech segments by an energy detector, each segment classified the
+cut into speech segments by a voice activity detector (:mod:`.vad`), each
+segment classified the
 same way, giving a timeline; the file's label is the duration-weighted mean.
 """
 
@@ -19,14 +20,20 @@ from ..registry import load_model
 from ..results import Segment, VoiceResult
 from .audio import (HOP, SILENT_DBFS, FeatureSettings, features, frame_db, prepare_clip, read_wave, resample,
                     to_mono, windows)
+from .vad import FRAME as VAD_FRAME
+from .vad import OFFSET, ONSET, SileroVAD, hysteresis, spans_from_mask
+from .vad import RATE as VAD_RATE
 
 
 @dataclass
 class VoiceOptions:
     long_seconds: float = 10.0  # s: longer inputs are segmented into a timeline (None/False/True in predict overrides)
     window_hop_seconds: float = 1.5  # s between the 3 s windows averaged over one clip or segment
-    vad_range_db: float = 40.0  # dB: frames this far below the loudest frame are never speech
-    vad_above_floor_db: float = 10.0  # dB: speech must be this far above the noise floor (10th percentile frame)
+    vad: str = "silero"  # silero (bundled network) | energy (level above the noise floor): finds speech in long audio
+    vad_onset: float = ONSET  # silero: speech probability that starts speech ...
+    vad_offset: float = OFFSET  # ... and the one it must fall below to end it
+    vad_range_db: float = 40.0  # energy: frames this far below the loudest frame are never speech
+    vad_above_floor_db: float = 10.0  # energy: speech must be this far above the noise floor (10th percentile frame)
     min_speech: float = 0.5  # s: shorter voiced stretches are ignored
     min_silence: float = 0.4  # s: shorter pauses do not end a segment
     max_segment: float = 6.0  # s: longer speech is cut into equal parts no longer than this
@@ -34,43 +41,29 @@ class VoiceOptions:
 
 
 def speech_segments(wave: np.ndarray, rate: int, opts: VoiceOptions = VoiceOptions(),
-                    source: str = "<array>") -> list[tuple[int, int]]:
-    """(start, stop) sample ranges of speech, found by frame energy with hysteresis.
+                    source: str = "<array>", vad: SileroVAD | None = None) -> list[tuple[int, int]]:
+    """(start, stop) sample ranges of speech, found by ``opts.vad``.
 
-    Energy is a poor voice detector in babble or music, but it is cheap, needs
-    no model, and on recordings of one speaker it finds the utterances.
+    ``silero`` scores each 32 ms frame with the bundled voice activity network
+    (``vad`` reuses a loaded one); ``energy`` keeps frames above the noise floor,
+    which is cheap and needs no model but takes music and steady noise for speech.
     """
     db = frame_db(wave)
     peak = float(db.max())
     if peak < SILENT_DBFS:
         raise InputError(f"{source}: silent (loudest frame {peak:.0f} dBFS, below {SILENT_DBFS:.0f} dBFS)")
-    threshold = max(np.percentile(db, 10) + opts.vad_above_floor_db, peak - opts.vad_range_db, SILENT_DBFS)
-    voiced = db > threshold
-    fps = rate / HOP
-    runs = _runs(voiced)
-    # close short pauses, then drop short bursts (clicks, breaths)
-    merged: list[list[int]] = []
-    for a, b in runs:
-        if merged and a - merged[-1][1] < opts.min_silence * fps:
-            merged[-1][1] = b
-        else:
-            merged.append([a, b])
-    spans = []
-    pad, max_len = int(opts.pad * rate), int(opts.max_segment * rate)
-    for a, b in merged:
-        if b - a < opts.min_speech * fps:
-            continue
-        start, stop = max(0, a * HOP - pad), min(len(wave), b * HOP + pad)
-        parts = max(1, int(np.ceil((stop - start) / max_len)))
-        edges = np.linspace(start, stop, parts + 1).astype(int)
-        spans.extend(zip(edges[:-1].tolist(), edges[1:].tolist()))
-    return spans
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index pairs of the True runs of a boolean array."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+    if opts.vad == "silero":
+        vad = vad or SileroVAD()
+        at_16k = resample(wave, rate, VAD_RATE)
+        mask = hysteresis(vad.probabilities(at_16k), opts.vad_onset, opts.vad_offset)
+        hop = VAD_FRAME * rate / VAD_RATE  # samples of ``wave`` per VAD frame
+    elif opts.vad == "energy":
+        threshold = max(np.percentile(db, 10) + opts.vad_above_floor_db, peak - opts.vad_range_db, SILENT_DBFS)
+        mask, hop = db > threshold, HOP
+    else:
+        raise ValueError(f"voice activity detector must be silero or energy, not {opts.vad!r}")
+    return spans_from_mask(mask, hop, len(wave), opts.min_speech, opts.min_silence, opts.pad,
+                           opts.max_segment, rate)
 
 
 def as_wave(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
@@ -109,6 +102,13 @@ class VoiceRecognizer:
         self.settings = FeatureSettings.from_dict(spec)
         self.rate = self.settings.sample_rate
         self.options = options or VoiceOptions()
+        self._vad: SileroVAD | None = None  # loaded on first use: short clips never need it
+
+    @property
+    def vad(self) -> SileroVAD:
+        if self._vad is None:
+            self._vad = SileroVAD()
+        return self._vad
 
     def classify_clip(self, clip: np.ndarray) -> np.ndarray:
         """Probabilities (K,) for one prepared clip (trimmed, normalised, at ``self.rate``)."""
@@ -129,6 +129,26 @@ class VoiceRecognizer:
             name, wave = name or str(source), read_wave(source, self.rate)
         return self.predict_wave(wave, name, segment)
 
+    def predict_speech(self, samples: np.ndarray, sample_rate: int | None = None, name: str = "<array>") -> VoiceResult:
+        """The emotion of the speech in a short chunk (the live microphone's few seconds).
+
+        Only speech counts: the chunk is cut to the stretch from its first to its
+        last speech segment, and a chunk with none (silence, music, noise, a cough)
+        raises :class:`InputError` instead of being classified as some emotion.
+        """
+        wave = as_wave(samples, sample_rate or self.rate, self.rate)
+        spans = self._speech(wave, name)
+        clip = prepare_clip(wave[spans[0][0]:spans[-1][1]], name, self.rate)
+        return self._result(name, self.classify_clip(clip), len(wave) / self.rate)
+
+    def _speech(self, wave: np.ndarray, name: str) -> list[tuple[int, int]]:
+        vad = self.vad if self.options.vad == "silero" else None
+        spans = speech_segments(wave, self.rate, self.options, name, vad)
+        if not spans:
+            raise InputError(f"{name}: no speech found (no stretch of speech of at least "
+                             f"{self.options.min_speech:.1f} s; voice activity detector: {self.options.vad})")
+        return spans
+
     def predict_wave(self, wave: np.ndarray, name: str = "<array>", segment: bool | None = None) -> VoiceResult:
         duration = len(wave) / self.rate
         if segment is None:
@@ -136,7 +156,7 @@ class VoiceRecognizer:
         if not segment:
             return self._result(name, self.classify_clip(prepare_clip(wave, name, self.rate)), duration)
         segments, weights = [], []
-        for start, stop in speech_segments(wave, self.rate, self.options, name):
+        for start, stop in self._speech(wave, name):
             try:
                 p = self.classify_clip(prepare_clip(wave[start:stop], name, self.rate))
             except InputError:
@@ -146,8 +166,7 @@ class VoiceRecognizer:
                                     dict(zip(self.labels, p.astype(float).tolist()))))
             weights.append(stop - start)
         if not segments:
-            raise InputError(f"{name}: no speech found (no stretch of sound of at least "
-                             f"{self.options.min_speech:.1f} s above the noise floor)")
+            raise InputError(f"{name}: no speech found (every speech segment was too short once trimmed)")
         probs = np.array([[s.scores[l] for l in self.labels] for s in segments])
         mean = np.average(probs, axis=0, weights=np.asarray(weights, float))
         return self._result(name, mean, duration, segments)
