@@ -20,9 +20,7 @@ from ..registry import load_model
 from ..results import Segment, VoiceResult
 from .audio import (HOP, SILENT_DBFS, FeatureSettings, features, frame_db, prepare_clip, read_wave, resample,
                     to_mono, windows)
-from .vad import FRAME as VAD_FRAME
-from .vad import OFFSET, ONSET, SileroVAD, hysteresis, spans_from_mask
-from .vad import RATE as VAD_RATE
+from .vad import FRAME as VAD_FRAME, OFFSET, ONSET, RATE as VAD_RATE, SileroVAD, hysteresis, spans_from_mask
 
 
 @dataclass
