@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from moodlens.errors import InputError, ModelError
+from moodlens.errors import InputError, ModelError, NoSpeechError
 from moodlens.voice.audio import read_wave
 from moodlens.voice.recognizer import VoiceOptions, VoiceRecognizer, speech_segments
 from moodlens.voice.vad import FRAME, WEIGHTS, SileroVAD, hysteresis, spans_from_mask
@@ -98,9 +98,9 @@ def test_live_chunk_is_cut_to_its_speech_or_refused(voice_model):
     with_music = rec.predict_speech(np.concatenate([chords(1.0), speech]), SR, name="chunk")
     assert with_music.label == alone.label
     for not_speech in (chords(3.0), 0.05 * np.random.default_rng(2).standard_normal(3 * SR)):
-        with pytest.raises(InputError, match="chunk: no speech found"):
+        with pytest.raises(NoSpeechError, match="chunk: no speech found"):
             rec.predict_speech(not_speech, SR, name="chunk")
-    with pytest.raises(InputError, match="chunk: silent"):
+    with pytest.raises(NoSpeechError, match="chunk: silent"):
         rec.predict_speech(np.zeros(3 * SR, np.float32), SR, name="chunk")
 
 

@@ -15,6 +15,10 @@ class InputError(MoodlensError, ValueError):
     """An input to predict (image, audio, video) cannot be used."""
 
 
+class NoSpeechError(InputError):
+    """Audio that holds no speech to classify (silence, music, noise)."""
+
+
 class ModelError(MoodlensError, ValueError):
     """A model file is missing, of the wrong kind, or its metadata is incomplete."""
 

@@ -13,6 +13,7 @@ import time
 
 from ..adapt import ContentSelector, Policy
 from ..analyze import largest
+from ..errors import NoSpeechError
 from ..face.recognizer import FaceRecognizer
 from ..fusion import FusionSettings, fuse
 from ..video.pipeline import VideoOptions, VideoProcessor
@@ -54,10 +55,14 @@ class LiveSession:
     def on_audio(self, samples, rate: int) -> dict:
         """Classify the speech in one audio chunk; its result counts towards the mood for a while.
 
-        A chunk without speech (silence, music, noise) raises InputError and leaves the mood alone.
+        A chunk without speech (silence, music, noise) is the microphone's usual state, not an
+        error: the reply has ``voice: null`` and the mood keeps the last speech while it is fresh.
         """
         t = self.now()
-        result = self.voices.predict_speech(samples, sample_rate=rate, name="audio chunk").to_dict()
+        try:
+            result = self.voices.predict_speech(samples, sample_rate=rate, name="audio chunk").to_dict()
+        except NoSpeechError as exc:
+            return {"type": "voice", "t": round(t, 3), "voice": None, "detail": str(exc)}
         result.pop("source", None)
         self.voice, self.voice_time = result, t
         return {"type": "voice", "t": round(t, 3), "voice": result}

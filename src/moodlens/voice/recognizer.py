@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, ModelError, MoodlensError
+from ..errors import InputError, ModelError, MoodlensError, NoSpeechError
 from ..registry import load_model
 from ..results import Segment, VoiceResult
 from .audio import (HOP, SILENT_DBFS, FeatureSettings, features, frame_db, prepare_clip, read_wave, resample,
@@ -49,7 +49,7 @@ def speech_segments(wave: np.ndarray, rate: int, opts: VoiceOptions = VoiceOptio
     db = frame_db(wave)
     peak = float(db.max())
     if peak < SILENT_DBFS:
-        raise InputError(f"{source}: silent (loudest frame {peak:.0f} dBFS, below {SILENT_DBFS:.0f} dBFS)")
+        raise NoSpeechError(f"{source}: silent (loudest frame {peak:.0f} dBFS, below {SILENT_DBFS:.0f} dBFS)")
     if opts.vad == "silero":
         vad = vad or SileroVAD()
         at_16k = resample(wave, rate, VAD_RATE)
@@ -132,7 +132,7 @@ class VoiceRecognizer:
 
         Only speech counts: the chunk is cut to the stretch from its first to its
         last speech segment, and a chunk with none (silence, music, noise, a cough)
-        raises :class:`InputError` instead of being classified as some emotion.
+        raises :class:`NoSpeechError` instead of being classified as some emotion.
         """
         wave = as_wave(samples, sample_rate or self.rate, self.rate)
         spans = self._speech(wave, name)
@@ -143,7 +143,7 @@ class VoiceRecognizer:
         vad = self.vad if self.options.vad == "silero" else None
         spans = speech_segments(wave, self.rate, self.options, name, vad)
         if not spans:
-            raise InputError(f"{name}: no speech found (no stretch of speech of at least "
+            raise NoSpeechError(f"{name}: no speech found (no stretch of speech of at least "
                              f"{self.options.min_speech:.1f} s; voice activity detector: {self.options.vad})")
         return spans
 

@@ -2,7 +2,7 @@
 //
 // Protocol: every binary message we send (a JPEG frame, or a WAV chunk of
 // microphone audio) gets exactly one JSON reply, in order: {type: "frame"},
-// {type: "voice"} or {type: "error"}. At most one frame is in flight, so a slow
+// {type: "voice"} (voice: null when a chunk holds no speech) or {type: "error"}. At most one frame is in flight, so a slow
 // server lowers the frame rate instead of building a queue.
 
 const COLOURS = {
@@ -245,7 +245,12 @@ function buildLegend(labels) {
   }));
 }
 
+// voice is null for a chunk without speech: state.voice keeps the last speech heard.
 function onVoice(voice) {
+  if (!voice) {
+    setStatus("voice: no speech");
+    return;
+  }
   state.voice = voice;
   if (voice.label) setStatus(`voice: ${voice.label} ${voice.score.toFixed(2)}`);
 }
