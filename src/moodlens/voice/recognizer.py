@@ -4,8 +4,8 @@ A clip (up to ``long_seconds`` of audio) is trimmed, loudness-normalised and
 turned into features exactly as in training (:mod:`.audio`); its 3 s windows
 are classified and their probabilities averaged. A longer recording is first
 cut into speech segments by a voice activity detector (:mod:`.vad`), each
-segment classified the
-same way, giving a timeline; the file's label is the duration-weighted mean.
+segment classified the same way, giving a timeline; the file's label is the
+duration-weighted mean.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class VoiceRecognizer:
         spans = speech_segments(wave, self.rate, self.options, name, vad)
         if not spans:
             raise NoSpeechError(f"{name}: no speech found (no stretch of speech of at least "
-                             f"{self.options.min_speech:.1f} s; voice activity detector: {self.options.vad})")
+                                f"{self.options.min_speech:.1f} s; voice activity detector: {self.options.vad})")
         return spans
 
     def predict_wave(self, wave: np.ndarray, name: str = "<array>", segment: bool | None = None) -> VoiceResult:

@@ -2,8 +2,9 @@
 //
 // Protocol: every binary message we send (a JPEG frame, or a WAV chunk of
 // microphone audio) gets exactly one JSON reply, in order: {type: "frame"},
-// {type: "voice"} (voice: null when a chunk holds no speech) or {type: "error"}. At most one frame is in flight, so a slow
-// server lowers the frame rate instead of building a queue.
+// {type: "voice"} (voice: null when a chunk holds no speech) or {type: "error"}.
+// At most one frame is in flight, so a slow server lowers the frame rate
+// instead of building a queue.
 
 const COLOURS = {
   angry: "#e53935", disgust: "#8e24aa", fear: "#5e35b1", happy: "#fdd835", sad: "#1e88e5",
