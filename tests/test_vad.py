@@ -115,11 +115,11 @@ def test_spans_close_short_pauses_drop_short_bursts_and_split_long_runs():
 
 
 def test_a_model_file_that_is_not_the_vad_is_refused(tmp_path, tiny_voice_onnx):
-    with pytest.raises(ModelError, match="not found"):
+    with pytest.raises(ModelError, match="no such model file"):
         SileroVAD(tmp_path / "missing.onnx")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
-    with pytest.raises(ModelError, match="not a readable ONNX model"):
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
         SileroVAD(junk)
     with pytest.raises(ModelError, match="not Silero's sequence VAD graph"):
         SileroVAD(tiny_voice_onnx)

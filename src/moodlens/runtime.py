@@ -50,11 +50,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def read_metadata(path: str | Path) -> dict:
     """The moodlens metadata of an ONNX file."""
-    session = _session(Path(path), threads=1)
+    session = onnx_session(Path(path), threads=1)
     return _metadata(Path(path), session)
 
 
-def _session(path: Path, threads: int):
+def onnx_session(path: Path, threads: int):
     import onnxruntime as ort
 
     if not path.is_file():
@@ -86,7 +86,7 @@ def _metadata(path: Path, session) -> dict:
 def load_onnx(path: str | Path, threads: int = 1, task: str | None = None) -> OnnxModel:
     """Open a moodlens ONNX model; ``task`` checks it is a face/voice model."""
     path = Path(path)
-    session = _session(path, threads)
+    session = onnx_session(path, threads)
     meta = _metadata(path, session)
     if task is not None and meta["task"] != task:
         raise ModelError(f"{path}: a {meta['task']} model, but a {task} model is needed")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..runtime import onnx_session
 
 RATE = 16000  # Hz: the only rate the bundled graph takes
 FRAME = 512  # samples: 32 ms per speech probability
@@ -41,18 +42,8 @@ class SileroVAD:
     """
 
     def __init__(self, path: str | Path = WEIGHTS, threads: int = 1):
-        import onnxruntime as ort
-
         path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"{path}: voice activity model file not found")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
-            raise ModelError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0][:200]})") from exc
+        self.session = onnx_session(path, max(1, threads))
         names = {i.name for i in self.session.get_inputs()}
         if names != {"input", "h", "c"}:
             raise ModelError(f"{path}: not Silero's sequence VAD graph (inputs {sorted(names)}, "
